@@ -1,0 +1,164 @@
+/**
+ * SMTP replies as data: every reply the server sends is built here, from one table of
+ * `(code, enhanced status, text)`, and formatted in one place.
+ */
+
+/** An RFC 3463 enhanced status code, `class.subject.detail`. */
+export type Enhanced = `${2 | 4 | 5}.${number}.${number}`
+
+/** What the client sees: basic code, enhanced status (RFC 3463), text (several lines for a multi-line reply). */
+export interface Reply {
+  readonly code: number
+  readonly enhanced?: Enhanced | undefined
+  readonly text: string | ReadonlyArray<string>
+}
+
+// Control characters in reply text would let application-supplied text (an error message
+// built from client input) split the reply or inject a second one: they become spaces.
+const controlChars = /[\x00-\x1f\x7f]/g
+
+const sanitize = (line: string): string => (controlChars.test(line) ? line.replace(controlChars, " ") : line)
+
+/**
+ * Renders a reply with its trailing CRLF. The enhanced status is shown only when the
+ * session advertised ENHANCEDSTATUSCODES (RFC 2034 §3) and never on 220/HELO/EHLO replies
+ * that were built without one.
+ */
+export const format = (reply: Reply, enhanced = true): string => {
+  const prefix = enhanced && reply.enhanced !== undefined ? ` ${reply.enhanced} ` : " "
+  if (typeof reply.text === "string") {
+    return reply.text === "" && prefix === " " ? `${reply.code}\r\n` : `${reply.code}${prefix}${sanitize(reply.text)}\r\n`
+  }
+  const lines = reply.text
+  let out = ""
+  for (let i = 0; i < lines.length; i++) {
+    const sep = i < lines.length - 1 ? "-" : " "
+    const text = sanitize(lines[i]!)
+    out += enhanced && reply.enhanced !== undefined
+      ? `${reply.code}${sep}${reply.enhanced} ${text}\r\n`
+      : `${reply.code}${sep}${text}\r\n`
+  }
+  return out
+}
+
+/** Builds a reply; the one place outside the table where a code literal may appear is a user-supplied code. */
+export const make = (code: number, text: string | ReadonlyArray<string>, enhanced?: Enhanced): Reply =>
+  enhanced === undefined ? { code, text } : { code, enhanced, text }
+
+/** True when the reply ends the session (RFC 5321 §3.8: 421 closes the channel). */
+export const closesConnection = (reply: Reply): boolean => reply.code === 421
+
+/**
+ * The enhanced status a bare code gets when the application supplies none, following
+ * smtp-server's table so migrated code sees the same replies.
+ */
+export const defaultEnhanced = (code: number): Enhanced | undefined => enhancedByCode[code]
+
+const enhancedByCode: Record<number, Enhanced> = {
+  200: "2.0.0",
+  211: "2.0.0",
+  214: "2.0.0",
+  220: "2.0.0",
+  221: "2.0.0",
+  235: "2.7.0",
+  250: "2.0.0",
+  251: "2.1.5",
+  252: "2.1.5",
+  354: "2.0.0",
+  420: "4.4.2",
+  421: "4.4.2",
+  450: "4.2.1",
+  451: "4.3.0",
+  452: "4.2.2",
+  454: "4.7.0",
+  500: "5.5.2",
+  501: "5.5.4",
+  502: "5.5.1",
+  503: "5.5.1",
+  504: "5.5.4",
+  521: "5.3.2",
+  523: "5.3.4",
+  530: "5.7.0",
+  535: "5.7.8",
+  538: "5.7.0",
+  550: "5.1.1",
+  551: "5.1.6",
+  552: "5.2.2",
+  553: "5.1.3",
+  554: "5.6.0",
+  555: "5.5.4",
+  556: "5.1.10",
+  557: "5.7.1",
+  558: "5.2.3"
+}
+
+/**
+ * The reply table. Texts follow smtp-server's where it has one, so clients and tests written
+ * against it see the same lines; the enhanced codes follow RFC 3463.
+ */
+export const table = {
+  // Connection
+  /** 220 greeting; carries no enhanced code (RFC 2034 §3). */
+  greeting: (name: string, lmtp: boolean, banner?: string): Reply =>
+    make(220, `${name} ${lmtp ? "LMTP" : "ESMTP"}${banner ? ` ${banner}` : ""}`),
+  tooManyClients: (name: string): Reply => make(421, `${name} Too many connected clients, try again in a moment`, "4.7.0"),
+  talkTooSoon: (name: string): Reply => make(421, `${name} You talk too soon`, "4.4.2"),
+  httpNotAllowed: make(421, "HTTP requests not allowed", "4.4.2"),
+  timeout: make(421, "Timeout - closing connection", "4.4.2"),
+  shuttingDown: make(421, "Server shutting down", "4.4.2"),
+  tooManyUnrecognized: make(421, "Error: too many unrecognized commands", "4.4.2"),
+  tooManyUnauthenticated: make(421, "Error: too many unauthenticated commands", "4.7.0"),
+  bye: make(221, "Bye", "2.0.0"),
+
+  // Framing and parsing
+  lineTooLong: make(500, "Line too long", "5.5.2"),
+  badCharacters: make(500, "Error: command contains control characters", "5.5.2"),
+  unrecognized: make(500, "Error: command not recognized", "5.5.2"),
+  notAllowedInLmtp: (verb: string): Reply => make(500, `Error: ${verb} not allowed in LMTP server`, "5.5.1"),
+  syntax: (usage: string): Reply => make(501, `Error: syntax: ${usage}`, "5.5.4"),
+  badHeloHostname: make(501, "Error: Bad hostname syntax", "5.5.4"),
+  badSenderSyntax: make(501, "Error: Bad sender address syntax", "5.1.7"),
+  badRecipientSyntax: make(501, "Error: Bad recipient address syntax", "5.1.3"),
+  badParameter: (detail: string): Reply => make(501, `Error: ${detail}`, "5.5.4"),
+  unknownParameter: (name: string): Reply => make(555, `Error: unsupported parameter ${name}`, "5.5.4"),
+  utf8NeedsSmtputf8: make(553, "Error: non-ASCII address requires SMTPUTF8", "5.6.7"),
+
+  // Greeting and session
+  helo: (format: string, name: string, client: string): Reply => make(250, heloLine(format, name, client)),
+  ehlo: (format: string, name: string, client: string, capabilities: ReadonlyArray<string>): Reply =>
+    make(250, [heloLine(format, name, client), ...capabilities]),
+  ok: make(250, "OK", "2.0.0"),
+  flushed: make(250, "Flushed", "2.0.0"),
+  help: make(214, "See https://tools.ietf.org/html/rfc5321 for details", "2.0.0"),
+  vrfy: make(252, "Try to send something. No promises though", "2.1.5"),
+  sendHeloFirst: (lmtp: boolean): Reply => make(503, `Error: send ${lmtp ? "LHLO" : "HELO/EHLO"} first`, "5.5.1"),
+
+  // Transaction
+  mailOk: make(250, "Accepted", "2.1.0"),
+  rcptOk: make(250, "Accepted", "2.1.5"),
+  nestedMail: make(503, "Error: nested MAIL command", "5.5.1"),
+  needMail: make(503, "Error: need MAIL command", "5.5.1"),
+  needRcpt: make(503, "Error: need RCPT command", "5.5.1"),
+  tooManyRecipients: make(452, "Error: too many recipients", "4.5.3"),
+  tooManyTransactions: make(421, "Error: too many messages in this session", "4.7.0"),
+  sizeDeclaredTooBig: (size: number): Reply =>
+    make(552, `Error: message exceeds fixed maximum message size ${size}`, "5.3.4"),
+  sizeExceeded: (size: number): Reply => make(552, `Error: message exceeds fixed maximum message size ${size}`, "5.3.4"),
+  startData: make(354, "End data with <CR><LF>.<CR><LF>"),
+  dataOk: make(250, "OK: message queued", "2.6.0"),
+  dataAccepted: make(250, "OK: message accepted", "2.6.0"),
+  bareLineEnding: make(550, "Error: bare CR or LF in message content is not allowed", "5.6.0"),
+
+  // Refusals by hooks without a reply of their own
+  /** A hook that failed with something other than SmtpError, or died. */
+  internalError: make(451, "Error: internal server error", "4.3.0"),
+  hookTimeout: make(451, "Error: timed out while processing the command", "4.3.0"),
+  mailboxUnavailable: (text: string): Reply => make(550, text, "5.1.1"),
+  connectionRefused: (text: string): Reply => make(554, text, "5.7.1")
+} as const
+
+// smtp-server's `heloResponse` format: the first %s is the server name, the second the client name.
+const heloLine = (format: string, name: string, client: string): string => {
+  let n = 0
+  return format.replace(/%s/g, () => (n++ === 0 ? name : client))
+}
