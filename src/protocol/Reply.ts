@@ -113,7 +113,8 @@ export const table = {
   // Framing and parsing
   lineTooLong: make(500, "Line too long", "5.5.2"),
   badCharacters: make(500, "Error: command contains control characters", "5.5.2"),
-  unrecognized: make(500, "Error: command not recognized", "5.5.2"),
+  // RFC 3463 X.5.1 "invalid command": the verb itself is not known.
+  unrecognized: make(500, "Error: command not recognized", "5.5.1"),
   notAllowedInLmtp: (verb: string): Reply => make(500, `Error: ${verb} not allowed in LMTP server`, "5.5.1"),
   syntax: (usage: string): Reply => make(501, `Error: syntax: ${usage}`, "5.5.4"),
   badHeloHostname: make(501, "Error: Bad hostname syntax", "5.5.4"),
@@ -122,6 +123,19 @@ export const table = {
   badParameter: (detail: string): Reply => make(501, `Error: ${detail}`, "5.5.4"),
   unknownParameter: (name: string): Reply => make(555, `Error: unsupported parameter ${name}`, "5.5.4"),
   utf8NeedsSmtputf8: make(553, "Error: non-ASCII address requires SMTPUTF8", "5.6.7"),
+  // smtp-server capitalises "Syntax" for HELO and VRFY, unlike its other usage replies.
+  heloSyntax: make(501, "Error: Syntax: HELO hostname", "5.5.4"),
+  vrfySyntax: make(501, "Error: Syntax: VRFY address", "5.5.4"),
+  duplicateParameter: (name: string): Reply => make(501, `Error: duplicate ${name} parameter`, "5.5.4"),
+  parameterNeedsValue: (name: string): Reply => make(501, `Error: ${name} parameter requires a value`, "5.5.4"),
+  flagWithValue: (name: string): Reply =>
+    make(501, `Invalid ${name} parameter. This flag does not accept a value`, "5.5.4"),
+  badSizeSyntax: make(501, "Error: Bad message size syntax", "5.5.4"),
+  badBodyValue: make(501, "Invalid BODY parameter value. Must be 7BIT, 8BITMIME or BINARYMIME", "5.5.4"),
+  badRetValue: make(501, "Invalid RET parameter value. Must be FULL or HDRS", "5.5.4"),
+  badNotifyValue: make(501, "Error: NOTIFY parameter must be NEVER, SUCCESS, FAILURE, or DELAY", "5.5.4"),
+  notifyNeverCombined: make(501, "Error: NOTIFY=NEVER cannot be combined with other values", "5.5.4"),
+  badOrcptSyntax: make(501, "Error: Bad ORCPT parameter syntax", "5.5.4"),
 
   // Greeting and session
   helo: (format: string, name: string, client: string): Reply => make(250, heloLine(format, name, client)),
