@@ -1,0 +1,110 @@
+/**
+ * Reads a message body off the connection for the data hook: a pull-based stream over the
+ * body decoder, so the socket is read only as fast as the hook consumes. Whatever the hook
+ * leaves unread is drained afterwards, and the bytes after the end of data go back to the
+ * command framer.
+ */
+import { Chunk, Effect, Option, Stream } from "effect"
+import { DataDecoder } from "../protocol/DataDecoder.js"
+import type { ConnectionContext } from "./ConnectionContext.js"
+import { MessageError } from "./SmtpError.js"
+import * as Transport from "./Transport.js"
+
+/** How reading the body ended, when it ended other than at the end-of-data marker. */
+export type Ending = "complete" | "disconnected" | "timeout"
+
+/** One message body being read. */
+export class BodyReader {
+  private readonly decoder: DataDecoder
+  private pending: Uint8Array | undefined
+  private detached = false
+  /** Set once the body passed the configured size; later bytes are read and discarded. */
+  sizeExceeded = false
+  /** Why reading stopped; "complete" once the end-of-data marker was read. */
+  ending: Ending | undefined = undefined
+
+  constructor(private readonly ctx: ConnectionContext) {
+    this.decoder = new DataDecoder(ctx.config.bareLineEndings)
+    this.pending = ctx.framer.takeRemaining()
+  }
+
+  /** Body bytes received so far. */
+  get byteLength(): number {
+    return this.decoder.byteLength
+  }
+
+  /** True when the body broke the bare-line-ending policy "reject". */
+  get rejectedLineEndings(): boolean {
+    return this.ctx.config.bareLineEndings === "reject" && this.decoder.sawBareLineEnding
+  }
+
+  /** The body as the data hook sees it. */
+  readonly stream: Stream.Stream<Uint8Array, MessageError> = Stream.repeatEffectChunkOption(
+    Effect.suspend(() => this.pull())
+  )
+
+  // One step of the stream: the decoded pieces of the next chunk. Per chunk, never per byte.
+  private pull(): Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<MessageError>> {
+    if (this.detached || this.ending === "complete") return Effect.fail(Option.none())
+    if (this.ending !== undefined) return Effect.fail(Option.some(this.failure()))
+    return Effect.flatMap(this.nextChunk(), (chunk) => {
+      if (chunk === undefined) return Effect.fail(Option.some(this.failure()))
+      const pieces = this.decode(chunk)
+      if (this.rejectedLineEndings) return Effect.fail(Option.some(new MessageError({ reason: "BareLineEnding" })))
+      if (this.sizeExceeded) {
+        return this.ctx.config.rejectOversized
+          ? Effect.fail(Option.some(new MessageError({ reason: "SizeExceeded" })))
+          : Effect.fail(Option.none())
+      }
+      return Effect.succeed(Chunk.unsafeFromArray(pieces))
+    })
+  }
+
+  /** Stops the hook's view of the body and reads the rest to the end of data (or the end of the connection). */
+  get drain(): Effect.Effect<void> {
+    this.detached = true
+    const step: Effect.Effect<void> = Effect.suspend(() => {
+      if (this.ending !== undefined) return Effect.void
+      return Effect.flatMap(this.nextChunk(), (chunk) => {
+        if (chunk === undefined) return Effect.void
+        this.decode(chunk)
+        return step
+      })
+    })
+    return step
+  }
+
+  private failure(): MessageError {
+    return new MessageError({ reason: this.ending === "timeout" ? "Timeout" : "Disconnected" })
+  }
+
+  private nextChunk(): Effect.Effect<Uint8Array | undefined> {
+    const pending = this.pending
+    if (pending !== undefined) {
+      this.pending = undefined
+      return Effect.succeed(pending)
+    }
+    return Effect.map(this.ctx.read, (result) => {
+      if (typeof result !== "string") return result
+      this.ending = result === Transport.TIMEOUT ? "timeout" : "disconnected"
+      return undefined
+    })
+  }
+
+  private decode(chunk: Uint8Array): Array<Uint8Array> {
+    const pieces: Array<Uint8Array> = []
+    const end = this.decoder.decode(chunk, 0, pieces)
+    if (end >= 0) {
+      this.ending = "complete"
+      // Pipelined commands after the end of data go back to the command framer.
+      if (end < chunk.length) this.ctx.framer.push(chunk.subarray(end))
+    }
+    const size = this.ctx.config.size
+    if (size > 0 && this.decoder.byteLength > size) {
+      // Past the limit nothing more is handed on: the rest is read and dropped, never buffered.
+      this.sizeExceeded = true
+      return []
+    }
+    return this.sizeExceeded ? [] : pieces
+  }
+}

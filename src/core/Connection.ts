@@ -1,0 +1,151 @@
+/**
+ * One SMTP connection: greeting, then frame → parse → check the sequence → dispatch, until
+ * QUIT, a 421, the peer leaving, or the server shutting down. The logic of each command lives
+ * in `commands/`; this loop only frames, dispatches and writes.
+ */
+import { Effect, Either, Ref } from "effect"
+import * as Command from "../protocol/Command.js"
+import * as LineFramer from "../protocol/LineFramer.js"
+import * as Reply from "../protocol/Reply.js"
+import * as Data from "./commands/Data.js"
+import * as Hello from "./commands/Hello.js"
+import * as Info from "./commands/Info.js"
+import * as Mail from "./commands/Mail.js"
+import * as Quit from "./commands/Quit.js"
+import * as Rcpt from "./commands/Rcpt.js"
+import * as Rset from "./commands/Rset.js"
+import { ConnectionContext, type ServerState } from "./ConnectionContext.js"
+import type * as Hooks from "./Hooks.js"
+import type { Config } from "./ServerConfig.js"
+import * as Session from "./Session.js"
+import * as Transport from "./Transport.js"
+
+/** Serves one connection to its end; never fails. `onReady` receives the context, for the server's shutdown bookkeeping. */
+export const run = (
+  transport: Transport.Transport,
+  config: Config,
+  hooks: Hooks.Resolved,
+  server: ServerState,
+  onReady: (ctx: ConnectionContext) => void = () => {}
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const state = Session.make(newId(), transport.info, transport.tls)
+    const ref = Ref.unsafeMake(state)
+    const ctx = new ConnectionContext(config, hooks, transport, ref, server)
+    onReady(ctx)
+    const session: Session.Session["Type"] = { get: Ref.get(ref) }
+    return serve(ctx).pipe(
+      Effect.onInterrupt(() =>
+        Effect.suspend(() => {
+          // Interrupted by shutdown: say so, unless the session already ended.
+          if (!ctx.closed) ctx.reply(Reply.table.shuttingDown)
+          return ctx.flush
+        })
+      ),
+      Effect.ensuring(
+        Effect.flatMap(Ref.get(ref), (s) => hooks.onClose(s)).pipe(
+          Effect.catchAllCause((cause) => Effect.logError("onClose hook failed", cause)),
+          Effect.zipRight(Effect.suspend(() => ctx.flush)),
+          Effect.zipRight(transport.close)
+        )
+      ),
+      Effect.provideService(Session.Session, session),
+      Effect.annotateLogs({ session: state.id, remote: state.remoteAddress })
+    )
+  })
+
+const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Session> =>
+  Effect.gen(function*() {
+    const { config, framer, hooks } = ctx
+    if (config.greetingDelay > 0) {
+      yield* Effect.sleep(config.greetingDelay)
+      // An early talker is most likely a spam bot that does not wait for the greeting.
+      if (ctx.transport.hasPendingInput()) return ctx.reply(Reply.table.talkTooSoon(config.name))
+    }
+    const connected = yield* ctx.guard("onConnect", hooks.onConnect(yield* ctx.snapshot))
+    if (Either.isLeft(connected)) {
+      ctx.reply(connected.left)
+      ctx.closed = true
+      return
+    }
+    ctx.reply(Reply.table.greeting(config.name, config.lmtp, config.banner))
+
+    while (!ctx.closed) {
+      let item = framer.next()
+      while (item === LineFramer.NeedMore) {
+        ctx.idle = !Session.inTransaction(yield* Ref.get(ctx.session))
+        const chunk = yield* ctx.read
+        ctx.idle = false
+        if (chunk === Transport.EOF) return
+        if (chunk === Transport.TIMEOUT) return ctx.reply(Reply.table.timeout)
+        framer.push(chunk)
+        item = framer.next()
+      }
+      if (item === LineFramer.TooLong) {
+        ctx.reply(Reply.table.lineTooLong)
+        continue
+      }
+      if (ctx.server.closing) return ctx.reply(Reply.table.shuttingDown)
+      yield* dispatch(ctx, item)
+    }
+  })
+
+// Commands that need a greeting first (RFC 5321 §4.1.4).
+const needsHello = new Set(["Mail", "Rcpt", "Data", "Bdat", "Auth"])
+
+const dispatch = (ctx: ConnectionContext, line: string): Effect.Effect<void, never, Session.Session> =>
+  Effect.flatMap(Ref.get(ctx.session), (session) => {
+    const command = Command.parse(line, { smtputf8: session.envelope.smtpUtf8 })
+    const { config } = ctx
+    if (command._tag === "Http") return Effect.sync(() => ctx.reply(Reply.table.httpNotAllowed))
+    if (command._tag === "Hello" && config.lmtp !== (command.verb === "LHLO")) {
+      // RFC 2033 §4.1: an LMTP server answers HELO/EHLO with an error; plain SMTP knows no LHLO.
+      return config.lmtp ? Effect.sync(() => ctx.reply(Reply.table.notAllowedInLmtp(command.verb))) : unrecognized(ctx)
+    }
+    if (command._tag === "Unknown" || config.disabledCommands.includes(Command.verbOf(line))) return unrecognized(ctx)
+    if (needsHello.has(command._tag) && session.heloName === undefined) {
+      return Effect.sync(() => ctx.reply(Reply.table.sendHeloFirst(config.lmtp)))
+    }
+    switch (command._tag) {
+      case "Invalid":
+        return Effect.sync(() => ctx.reply(command.reply))
+      case "Hello":
+        return Hello.handle(ctx, command)
+      case "Mail":
+        return Mail.handle(ctx, command)
+      case "Rcpt":
+        return Rcpt.handle(ctx, command)
+      case "Data":
+        return Data.handle(ctx)
+      case "Rset":
+        return Rset.handle(ctx)
+      case "Noop":
+        return Info.noop(ctx)
+      case "Vrfy":
+        return Info.vrfy(ctx)
+      case "Help":
+        return Info.help(ctx)
+      case "Quit":
+        return Quit.handle(ctx)
+      default:
+        // Extensions that are not enabled on this server (STARTTLS without TLS, AUTH without a mechanism, ...).
+        return unrecognized(ctx)
+    }
+  })
+
+const unrecognized = (ctx: ConnectionContext) =>
+  Effect.sync(() => {
+    ctx.unrecognized++
+    ctx.reply(
+      ctx.unrecognized >= ctx.config.maxUnrecognizedCommands ? Reply.table.tooManyUnrecognized : Reply.table.unrecognized
+    )
+  })
+
+// 80 random bits as 16 base-32 characters, as smtp-server's session ids look.
+const newId = (): string => {
+  const bytes = new Uint8Array(10)
+  globalThis.crypto.getRandomValues(bytes)
+  let n = 0n
+  for (const b of bytes) n = (n << 8n) | BigInt(b)
+  return n.toString(32).padStart(16, "0")
+}

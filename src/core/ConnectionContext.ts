@@ -1,0 +1,110 @@
+/**
+ * What every command handler of one connection shares: configuration, hooks, the session
+ * `Ref`, the input framer and the reply queue. Handlers read input and queue replies through
+ * it; only the connection loop and the handlers change the session.
+ */
+import { Cause, Effect, Either, Option, Ref } from "effect"
+import * as Ehlo from "../protocol/Ehlo.js"
+import { LineFramer } from "../protocol/LineFramer.js"
+import * as Reply from "../protocol/Reply.js"
+import type * as Hooks from "./Hooks.js"
+import type { Config } from "./ServerConfig.js"
+import * as Session from "./Session.js"
+import { MessageError, SmtpError } from "./SmtpError.js"
+import * as Transport from "./Transport.js"
+
+/** State the server shares with all its connections. */
+export interface ServerState {
+  /** Set when the server shuts down: connections end at the next command boundary. */
+  closing: boolean
+}
+
+/** The mutable machinery of one connection. */
+export class ConnectionContext {
+  /** Input in command mode; body readers take its remaining bytes and give back what follows the body. */
+  readonly framer: LineFramer
+  /** Whether replies carry enhanced status codes (RFC 2034: only when advertised). */
+  readonly enhanced: boolean
+  /** Set once the connection is to end: after QUIT, a 421, or the peer going away. */
+  closed = false
+  /** True while waiting for a command outside a transaction: safe to end at shutdown. */
+  idle = false
+  /** Unrecognized commands so far; reset by a completed transaction, as in smtp-server. */
+  unrecognized = 0
+  private out = ""
+
+  constructor(
+    readonly config: Config,
+    readonly hooks: Hooks.Resolved,
+    readonly transport: Transport.Transport,
+    readonly session: Ref.Ref<Session.SessionState>,
+    readonly server: ServerState
+  ) {
+    this.framer = new LineFramer(config.maxLineLength)
+    this.enhanced = !config.hideENHANCEDSTATUSCODES
+  }
+
+  /** Queues a reply; pipelined replies go out together at the next flush (RFC 2920 §3.2). A 421 ends the session. */
+  reply(reply: Reply.Reply): void {
+    this.out += Reply.format(reply, this.enhanced)
+    if (Reply.closesConnection(reply)) this.closed = true
+  }
+
+  /** Writes the queued replies in one write. */
+  get flush(): Effect.Effect<void> {
+    if (this.out === "") return Effect.void
+    const data = this.out
+    this.out = ""
+    return this.transport.write(data)
+  }
+
+  /** Flushes, then waits for the next chunk from the peer within the idle limit. */
+  get read(): Effect.Effect<Transport.ReadResult> {
+    if (this.out === "") return this.transport.read(this.config.socketTimeout)
+    return Effect.zipRight(this.flush, this.transport.read(this.config.socketTimeout))
+  }
+
+  /** The capability lines of an EHLO reply for the session as it is now. */
+  capabilities(_session: Session.SessionState): Array<string> {
+    return Ehlo.capabilities(this.config)
+  }
+
+  /**
+   * Runs a hook at the single boundary where its failures become replies: `SmtpError` is the
+   * refusal it chose; any other failure, defect or overrun becomes 451 4.3.0 for this command
+   * only, logged with its cause. Interruption passes through.
+   */
+  guard<A>(
+    stage: string,
+    effect: Effect.Effect<A, SmtpError | MessageError, Hooks.HookContext>
+  ): Effect.Effect<Either.Either<A, Reply.Reply>, never, Hooks.HookContext> {
+    const timed = this.config.hookTimeout > 0
+      ? Effect.timeoutFail(effect, {
+        duration: this.config.hookTimeout,
+        onTimeout: () => new SmtpError({ reply: Reply.table.hookTimeout })
+      })
+      : effect
+    return Effect.matchCauseEffect(timed, {
+      onSuccess: (a) => Effect.succeed(Either.right(a)),
+      onFailure: (cause) => {
+        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+        const failure = Cause.failureOption(cause)
+        if (Option.isSome(failure) && failure.value instanceof SmtpError) {
+          return Effect.succeed(Either.left(failure.value.reply))
+        }
+        if (Option.isSome(failure) && failure.value instanceof MessageError) {
+          // The body reader knows why the body stopped; the data command turns that into the reply.
+          return Effect.succeed(Either.left(Reply.table.internalError))
+        }
+        return Effect.logError(`${stage} hook failed`, cause).pipe(
+          Effect.as(Either.left(Reply.table.internalError))
+        )
+      }
+    })
+  }
+
+  /** A snapshot of the session, for handing to a hook. */
+  get snapshot(): Effect.Effect<Session.SessionState> {
+    return Ref.get(this.session)
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * One service per lifecycle hook. The server requires all of them; each has a `Default` that
+ * accepts (the data hook drains the body), and `layer` fills in the ones a user leaves out, so
+ * precedence is decided in one place. Hooks accept or refuse: they fail with `SmtpError` to
+ * refuse, and the core writes every reply.
+ */
+import { Context, Effect, Layer, Stream } from "effect"
+import type * as Address from "../protocol/Address.js"
+import type { MessageError, SmtpError } from "./SmtpError.js"
+import type * as Session from "./Session.js"
+import type * as Transport from "./Transport.js"
+
+/** What a hook may use from the connection it runs for. */
+export type HookContext = Session.Session
+
+/** A message being received: its envelope and its body as a stream with backpressure. */
+export interface Message {
+  readonly envelope: Session.Envelope
+  /**
+   * The dot-unstuffed body. The socket is read only as fast as this is pulled. It fails with
+   * `MessageError` when the client goes away, and, unless the facade asked otherwise, when the
+   * body passes the size limit or breaks the bare-line-ending policy.
+   */
+  readonly body: Stream.Stream<Uint8Array, MessageError>
+  /** Body bytes received so far. */
+  readonly byteLength: number
+  /** True once the body passed the configured size. */
+  readonly sizeExceeded: boolean
+}
+
+/** The data hook's verdict when it accepts: optionally its own text for the 250 reply. */
+export interface Accepted {
+  readonly message?: string | undefined
+}
+
+/**
+ * What the data hook returns: nothing or `Accepted` to accept; in LMTP mode, one entry per
+ * recipient, in envelope order (RFC 2033 §4.2), each accepting or refusing that recipient.
+ */
+export type DataResult = void | Accepted | ReadonlyArray<Accepted | SmtpError>
+
+/** Called when a client connects, before the greeting; fail to refuse the connection (default 554). */
+export class OnConnect extends Context.Tag("effect-smtp/Hooks/OnConnect")<
+  OnConnect,
+  (session: Session.SessionState) => Effect.Effect<void, SmtpError, HookContext>
+>() {
+  /** Accepts every connection. */
+  static readonly Default = Layer.succeed(OnConnect, () => Effect.void)
+}
+
+/** Called after every TLS handshake (implicit TLS and STARTTLS); fail to end the session. */
+export class OnSecure extends Context.Tag("effect-smtp/Hooks/OnSecure")<
+  OnSecure,
+  (tls: Transport.TlsInfo, session: Session.SessionState) => Effect.Effect<void, SmtpError, HookContext>
+>() {
+  /** Accepts every handshake. */
+  static readonly Default = Layer.succeed(OnSecure, () => Effect.void)
+}
+
+/** Called for MAIL FROM; fail to refuse the sender. */
+export class OnMailFrom extends Context.Tag("effect-smtp/Hooks/OnMailFrom")<
+  OnMailFrom,
+  (from: Address.Address, session: Session.SessionState) => Effect.Effect<void, SmtpError, HookContext>
+>() {
+  /** Accepts every sender. */
+  static readonly Default = Layer.succeed(OnMailFrom, () => Effect.void)
+}
+
+/** Called for each RCPT TO; fail to refuse that recipient only. */
+export class OnRcptTo extends Context.Tag("effect-smtp/Hooks/OnRcptTo")<
+  OnRcptTo,
+  (rcpt: Address.Address, session: Session.SessionState) => Effect.Effect<void, SmtpError, HookContext>
+>() {
+  /** Accepts every recipient. */
+  static readonly Default = Layer.succeed(OnRcptTo, () => Effect.void)
+}
+
+/** Called with each message; consume the body, then accept or fail with SmtpError. */
+export class OnData extends Context.Tag("effect-smtp/Hooks/OnData")<
+  OnData,
+  (message: Message, session: Session.SessionState) => Effect.Effect<DataResult, SmtpError | MessageError, HookContext>
+>() {
+  /** Drains the body and accepts. */
+  static readonly Default = Layer.succeed(OnData, (message) => Stream.runDrain(message.body))
+}
+
+/** Called once when a connection ends, for whatever reason. */
+export class OnClose extends Context.Tag("effect-smtp/Hooks/OnClose")<
+  OnClose,
+  (session: Session.SessionState) => Effect.Effect<void, never, HookContext>
+>() {
+  /** Does nothing. */
+  static readonly Default = Layer.succeed(OnClose, () => Effect.void)
+}
+
+/** Every hook the server requires. */
+export type Hooks = OnConnect | OnSecure | OnMailFrom | OnRcptTo | OnData | OnClose
+
+/** Hook implementations by name, as `layer` takes them. */
+export interface Implementations {
+  readonly onConnect?: Context.Tag.Service<OnConnect>
+  readonly onSecure?: Context.Tag.Service<OnSecure>
+  readonly onMailFrom?: Context.Tag.Service<OnMailFrom>
+  readonly onRcptTo?: Context.Tag.Service<OnRcptTo>
+  readonly onData?: Context.Tag.Service<OnData>
+  readonly onClose?: Context.Tag.Service<OnClose>
+}
+
+/** Every hook from plain functions; the ones left out are the defaults. */
+export const layer = (implementations: Implementations = {}): Layer.Layer<Hooks> =>
+  Layer.mergeAll(
+    implementations.onConnect ? Layer.succeed(OnConnect, implementations.onConnect) : OnConnect.Default,
+    implementations.onSecure ? Layer.succeed(OnSecure, implementations.onSecure) : OnSecure.Default,
+    implementations.onMailFrom ? Layer.succeed(OnMailFrom, implementations.onMailFrom) : OnMailFrom.Default,
+    implementations.onRcptTo ? Layer.succeed(OnRcptTo, implementations.onRcptTo) : OnRcptTo.Default,
+    implementations.onData ? Layer.succeed(OnData, implementations.onData) : OnData.Default,
+    implementations.onClose ? Layer.succeed(OnClose, implementations.onClose) : OnClose.Default
+  )
+
+/** All the defaults: a server that accepts and drains everything. */
+export const Default: Layer.Layer<Hooks> = layer()
+
+/** The resolved hook functions, looked up once per server rather than per command. */
+export interface Resolved {
+  readonly onConnect: Context.Tag.Service<OnConnect>
+  readonly onSecure: Context.Tag.Service<OnSecure>
+  readonly onMailFrom: Context.Tag.Service<OnMailFrom>
+  readonly onRcptTo: Context.Tag.Service<OnRcptTo>
+  readonly onData: Context.Tag.Service<OnData>
+  readonly onClose: Context.Tag.Service<OnClose>
+}
+
+/** Reads every hook from the context. */
+export const resolve: Effect.Effect<Resolved, never, Hooks> = Effect.all({
+  onConnect: OnConnect,
+  onSecure: OnSecure,
+  onMailFrom: OnMailFrom,
+  onRcptTo: OnRcptTo,
+  onData: OnData,
+  onClose: OnClose
+})

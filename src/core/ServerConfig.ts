@@ -1,0 +1,90 @@
+/**
+ * Server configuration as an Effect Schema: one place for every option's type, default and
+ * bounds, so a bad value fails before the server listens, with a message naming the field.
+ */
+import { Context, Effect, Layer, ParseResult, Schema } from "effect"
+
+const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+const Millis = NonNegativeInt.annotations({ description: "milliseconds; 0 disables" })
+
+const flag = (defaultValue: boolean) => Schema.optionalWith(Schema.Boolean, { default: () => defaultValue })
+const int = (defaultValue: number) => Schema.optionalWith(NonNegativeInt, { default: () => defaultValue })
+
+/** The schema of the server's options; decode an `Input` with it to get a `Config`. */
+export const schema = Schema.Struct({
+  /** Host name in the greeting and the EHLO reply. */
+  name: Schema.optionalWith(Schema.NonEmptyTrimmedString, { default: () => "localhost" }),
+  /** Text appended to the 220 greeting. */
+  banner: Schema.optional(Schema.String),
+  /** Speak LMTP (RFC 2033) instead of SMTP. */
+  lmtp: flag(false),
+  /** First line of the HELO/EHLO reply: `%s` is the server name, then the client's name. */
+  heloResponse: Schema.optionalWith(Schema.String, { default: () => "%s Nice to meet you, %s" }),
+  /** Largest message in bytes (advertised as SIZE); 0 for no limit. */
+  size: int(0),
+  /** Refuse a message past `size` with 552 whatever the data hook decides (the facade lets onData decide). */
+  rejectOversized: flag(true),
+  /** Most connections at once; 0 for no limit. */
+  maxClients: int(0),
+  /** Most recipients in one transaction (RFC 5321 §4.5.3.1.8 asks for at least 100). */
+  maxRecipients: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1000 }),
+  /** Most messages on one connection; 0 for no limit. */
+  maxMessages: int(0),
+  /** Longest command line in bytes, CRLF excluded. */
+  maxLineLength: Schema.optionalWith(Schema.Int.pipe(Schema.between(512, 1_048_576)), { default: () => 2048 }),
+  /** Unrecognized commands tolerated before the connection is closed with 421. */
+  maxUnrecognizedCommands: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 10 }),
+  /** Idle time in ms before a connection is closed with 421. */
+  socketTimeout: Schema.optionalWith(Millis, { default: () => 60_000 }),
+  /** Time in ms open sessions get to finish when the server shuts down. */
+  closeTimeout: Schema.optionalWith(Millis, { default: () => 30_000 }),
+  /** Delay in ms before the greeting; a client that talks earlier is refused (421). 0 disables the check. */
+  greetingDelay: Schema.optionalWith(Millis, { default: () => 0 }),
+  /** Longest a hook may run, in ms, before the command is answered 451 4.3.0; 0 for no limit. */
+  hookTimeout: Schema.optionalWith(Millis, { default: () => 0 }),
+  /** Stray CR or LF inside DATA: turn into CRLF, refuse the message with 550 5.6.0, or keep verbatim. */
+  bareLineEndings: Schema.optionalWith(Schema.Literal("normalize", "reject", "pass"), { default: () => "normalize" }),
+  /** Commands refused as if unknown, e.g. `["AUTH", "STARTTLS"]`. */
+  disabledCommands: Schema.optionalWith(Schema.Array(Schema.String.pipe(Schema.transform(Schema.String, {
+    decode: (s) => s.toUpperCase(),
+    encode: (s) => s
+  }))), { default: () => [] }),
+  hidePIPELINING: flag(false),
+  hide8BITMIME: flag(false),
+  hideSMTPUTF8: flag(false),
+  /** The Effect API shows enhanced status codes by default; the facade hides them as smtp-server does. */
+  hideENHANCEDSTATUSCODES: flag(false),
+  hideDSN: flag(false),
+  /** Advertise `SIZE` without the number (the limit is still enforced). */
+  hideSize: flag(false)
+})
+
+/** Options as a user writes them: every field optional. */
+export type Input = Schema.Schema.Encoded<typeof schema>
+
+/** Options with every default filled in. */
+export type Config = Schema.Schema.Type<typeof schema>
+
+/** Why options were refused; the message names the field. */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  message: Schema.String
+}) {}
+
+/** Decodes options, naming the offending field on failure. */
+export const decode = (input: Input): Effect.Effect<Config, ConfigError> =>
+  Schema.decodeUnknown(schema, { onExcessProperty: "error" })(input).pipe(
+    Effect.mapError((error) => new ConfigError({ message: ParseResult.TreeFormatter.formatErrorSync(error) }))
+  )
+
+/** Decodes options synchronously; throws ConfigError. For the facade and tests. */
+export const decodeSync = (input: Input): Config => Effect.runSync(decode(input))
+
+/** The configuration of the running server. */
+export class ServerConfig extends Context.Tag("effect-smtp/ServerConfig")<ServerConfig, Config>() {
+  /** Provides decoded options; fails the layer when a value is invalid. */
+  static readonly layer = (input: Input = {}): Layer.Layer<ServerConfig, ConfigError> =>
+    Layer.effect(ServerConfig, decode(input))
+
+  /** The defaults, for tests and examples. */
+  static readonly Default: Layer.Layer<ServerConfig> = Layer.succeed(ServerConfig, decodeSync({}))
+}

@@ -1,0 +1,69 @@
+/** DATA (RFC 5321 §4.1.1.4) and the reply after the body, one per recipient in LMTP (RFC 2033 §4.2). */
+import { Effect, Either, Ref } from "effect"
+import * as Reply from "../../protocol/Reply.js"
+import { BodyReader } from "../BodyReader.js"
+import type { ConnectionContext } from "../ConnectionContext.js"
+import type * as Hooks from "../Hooks.js"
+import * as Session from "../Session.js"
+import { SmtpError } from "../SmtpError.js"
+
+/** Receives the body through the data hook and answers for it. */
+export const handle = (ctx: ConnectionContext) =>
+  Effect.gen(function*() {
+    const session = yield* Ref.get(ctx.session)
+    if (session.envelope.rcptTo.length === 0) return ctx.reply(Reply.table.needRcpt)
+    ctx.reply(Reply.table.startData)
+    const reader = new BodyReader(ctx)
+    const message: Hooks.Message = {
+      envelope: session.envelope,
+      body: reader.stream,
+      get byteLength() {
+        return reader.byteLength
+      },
+      get sizeExceeded() {
+        return reader.sizeExceeded
+      }
+    }
+    const verdict = yield* ctx.guard("onData", ctx.hooks.onData(message, session))
+    yield* reader.drain
+    if (reader.ending === "disconnected") {
+      ctx.closed = true
+      return
+    }
+    if (reader.ending === "timeout") return ctx.reply(Reply.table.timeout)
+    const recipients = session.envelope.rcptTo.length
+    const replies = answer(ctx, reader, verdict, recipients)
+    for (const reply of replies) ctx.reply(reply)
+    ctx.unrecognized = 0
+    yield* Ref.update(ctx.session, Session.endTransaction(true))
+  })
+
+// The replies for the message: one in SMTP, one per recipient in LMTP.
+const answer = (
+  ctx: ConnectionContext,
+  reader: BodyReader,
+  verdict: Either.Either<Hooks.DataResult, Reply.Reply>,
+  recipients: number
+): ReadonlyArray<Reply.Reply> => {
+  const { lmtp, rejectOversized, size } = ctx.config
+  const each = (reply: Reply.Reply) => (lmtp ? Array.from({ length: recipients }, () => reply) : [reply])
+  // The server's own verdicts come first: whatever the hook said, it saw an incomplete or refused body.
+  if (reader.sizeExceeded && rejectOversized) return each(Reply.table.sizeExceeded(size))
+  if (reader.rejectedLineEndings) return each(Reply.table.bareLineEnding)
+  if (Either.isLeft(verdict)) return each(verdict.left)
+  const result = verdict.right
+  const accepted = (message: string | undefined) =>
+    message === undefined ? (lmtp ? Reply.table.dataAccepted : Reply.table.dataOk) : Reply.make(250, message, "2.6.0")
+  if (Array.isArray(result)) {
+    if (!lmtp) {
+      const refusal = result.find((r): r is SmtpError => r instanceof SmtpError)
+      return [refusal ? refusal.reply : accepted(undefined)]
+    }
+    return Array.from({ length: recipients }, (_, i) => {
+      const r = result[i]
+      if (r instanceof SmtpError) return r.reply
+      return accepted(r?.message)
+    })
+  }
+  return each(accepted(result === undefined ? undefined : (result as Hooks.Accepted).message))
+}

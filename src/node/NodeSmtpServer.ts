@@ -1,0 +1,95 @@
+/**
+ * Binds the core to Node: a `net.Server` listener in a scope, and layers that serve the core's
+ * hooks on a port. Closing the scope stops accepting and drains sessions (see core/Server).
+ */
+import { Context, Data, Effect, Layer, type Scope } from "effect"
+import * as net from "node:net"
+import * as os from "node:os"
+import type * as Hooks from "../core/Hooks.js"
+import * as Server from "../core/Server.js"
+import { type ConfigError, ServerConfig } from "../core/ServerConfig.js"
+import type * as ServerConfigModule from "../core/ServerConfig.js"
+import type * as Transport from "../core/Transport.js"
+import * as NodeTransport from "./NodeTransport.js"
+
+/** Where to listen. */
+export interface ListenOptions {
+  /** TCP port; 0 picks a free one (read it from `SmtpServer`'s address). */
+  readonly port: number
+  /** Interface to bind; all interfaces when absent. */
+  readonly host?: string | undefined
+  /** Listen backlog. */
+  readonly backlog?: number | undefined
+}
+
+/** Listen options and server options together. */
+export type Options = ListenOptions & ServerConfigModule.Input
+
+/** The port could not be bound (in use, no permission, bad host). */
+export class ListenError extends Data.TaggedError("ListenError")<{
+  readonly code: string | undefined
+  readonly message: string
+  readonly cause: unknown
+}> {}
+
+/** A running server, for reading the bound address and live counts. */
+export class SmtpServer extends Context.Tag("effect-smtp/SmtpServer")<SmtpServer, {
+  readonly address: Transport.ListenAddress
+  readonly stats: Server.Stats
+}>() {}
+
+/** A `net.Server` listening on `options`, closed with the scope. */
+export const listen = (options: ListenOptions): Effect.Effect<Transport.Listener, ListenError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<net.Server, ListenError>((resume) => {
+      const server = net.createServer()
+      const onError = (error: NodeJS.ErrnoException) => {
+        server.close()
+        resume(Effect.fail(new ListenError({ code: error.code, message: error.message, cause: error })))
+      }
+      server.once("error", onError)
+      server.listen({ port: options.port, host: options.host, backlog: options.backlog }, () => {
+        server.off("error", onError)
+        // Later server-level errors (e.g. EMFILE on accept) must not crash the process.
+        server.on("error", (error) => Effect.runFork(Effect.logError("listener error", error)))
+        resume(Effect.succeed(server))
+      })
+    }),
+    (server) => Effect.sync(() => server.listening && server.close())
+  ).pipe(Effect.map(fromServer))
+
+/** Adapts a listening `net.Server`. */
+export const fromServer = (server: net.Server): Transport.Listener => {
+  const bound = server.address()
+  const address: Transport.ListenAddress = typeof bound === "object" && bound !== null
+    ? { address: bound.address, port: bound.port, family: bound.family }
+    : { address: String(bound), port: 0, family: "unix" }
+  return {
+    address,
+    start: (onConnection) =>
+      Effect.sync(() => {
+        server.on("connection", (socket: net.Socket) => onConnection(NodeTransport.fromSocket(socket)))
+      }),
+    stop: Effect.sync(() => {
+      if (server.listening) server.close()
+    })
+  }
+}
+
+/** Listens and serves the hooks until the scope closes; returns the bound address. */
+export const make = (
+  options: ListenOptions
+): Effect.Effect<Context.Tag.Service<SmtpServer>, ListenError, Scope.Scope | Hooks.Hooks | ServerConfig> =>
+  Effect.gen(function*() {
+    const listener = yield* listen(options)
+    const stats = yield* Server.serve(listener)
+    return { address: listener.address, stats }
+  })
+
+/** A server on `options.port` serving the hooks in context; its name defaults to this host's name. */
+export const layer = (options: Options): Layer.Layer<SmtpServer, ListenError | ConfigError, Hooks.Hooks> => {
+  const { backlog, host, port, ...config } = options
+  return Layer.scoped(SmtpServer, make({ port, host, backlog })).pipe(
+    Layer.provide(ServerConfig.layer({ name: os.hostname(), ...config }))
+  )
+}

@@ -1,0 +1,138 @@
+/**
+ * An in-memory `Transport` and `Listener`: a connection with no socket behind it, driven by a
+ * test. Idle limits run on Effect's `Clock`, so `TestClock.adjust` moves them.
+ */
+import { Chunk, Deferred, Effect, Option, Queue } from "effect"
+import type * as Transport from "../core/Transport.js"
+
+/** The test's end of an in-memory connection. */
+export interface Peer {
+  /** Sends bytes to the server exactly as given (no CRLF added). */
+  readonly send: (data: string | Uint8Array) => Effect.Effect<void>
+  /** Closes the client's side: the server reads end-of-file after what was sent. */
+  readonly end: Effect.Effect<void>
+  /** The next complete reply (all its lines, CRLFs included); "" once the server closed and nothing is left. */
+  readonly reply: Effect.Effect<string>
+  /** Resolves when the server closed the connection. */
+  readonly closed: Effect.Effect<void>
+  /** True once the server closed the connection. */
+  readonly isClosed: Effect.Effect<boolean>
+}
+
+/** Connection addresses used when a test gives none. */
+export const defaultInfo: Transport.PeerInfo = {
+  remoteAddress: "127.0.0.1",
+  remotePort: 50000,
+  localAddress: "127.0.0.1",
+  localPort: 25
+}
+
+const decoder = new TextDecoder()
+const encoder = new TextEncoder()
+
+/** Makes a connected pair: the server's Transport and the test's Peer. */
+export const make = (
+  info: Transport.PeerInfo = defaultInfo,
+  tls?: Transport.TlsInfo
+): Effect.Effect<{ readonly transport: Transport.Transport; readonly peer: Peer }> =>
+  Effect.gen(function*() {
+    const inbound = yield* Queue.unbounded<Uint8Array | "eof">()
+    const outbound = yield* Queue.unbounded<string>()
+    const closed = yield* Deferred.make<void>()
+    let ended = false
+
+    const transport: Transport.Transport = {
+      info,
+      tls,
+      hasPendingInput: () => Effect.runSync(Queue.size(inbound)) > 0,
+      read: (idleMillis) => {
+        if (ended) return Effect.succeed("eof")
+        const take = Effect.map(Queue.take(inbound), (item): Transport.ReadResult => {
+          if (item === "eof") ended = true
+          return item
+        })
+        return idleMillis > 0
+          ? Effect.timeoutTo(take, { duration: idleMillis, onSuccess: (r) => r, onTimeout: () => "timeout" as const })
+          : take
+      },
+      write: (data) =>
+        Effect.flatMap(Deferred.isDone(closed), (isClosed) =>
+          isClosed ? Effect.void : Queue.offer(outbound, typeof data === "string" ? data : decoder.decode(data))),
+      close: Deferred.succeed(closed, undefined).pipe(Effect.asVoid)
+    }
+
+    let buffered = ""
+    // Waits for the next write, or returns "" once the server closed and nothing is left.
+    const more: Effect.Effect<string> = Effect.raceFirst(
+      Queue.take(outbound),
+      Deferred.await(closed).pipe(
+        Effect.zipRight(Queue.poll(outbound)),
+        Effect.map(Option.getOrElse(() => ""))
+      )
+    )
+    const peer: Peer = {
+      send: (data) => Queue.offer(inbound, typeof data === "string" ? encoder.encode(data) : data),
+      end: Queue.offer(inbound, "eof"),
+      reply: Effect.gen(function*() {
+        for (;;) {
+          const end = replyEnd(buffered)
+          if (end > 0) {
+            const reply = buffered.slice(0, end)
+            buffered = buffered.slice(end)
+            return reply
+          }
+          const next = yield* more
+          if (next === "") {
+            const rest = buffered
+            buffered = ""
+            return rest
+          }
+          buffered += next + Chunk.join(yield* Queue.takeAll(outbound), "")
+        }
+      }),
+      closed: Deferred.await(closed),
+      isClosed: Deferred.isDone(closed)
+    }
+    return { transport, peer }
+  })
+
+/** A listener tests connect to; `connect` delivers a new in-memory connection to the server. */
+export interface MemoryListener extends Transport.Listener {
+  readonly connect: (info?: Transport.PeerInfo) => Effect.Effect<Peer>
+}
+
+/** Makes a listener for `Server.serve`. */
+export const listener = (): Effect.Effect<MemoryListener> =>
+  Effect.sync(() => {
+    let deliver: ((transport: Transport.Transport) => void) | undefined
+    let stopped = false
+    return {
+      address: { address: "memory", port: 0, family: "memory" },
+      start: (onConnection) =>
+        Effect.sync(() => {
+          deliver = onConnection
+        }),
+      stop: Effect.sync(() => {
+        stopped = true
+      }),
+      connect: (info) =>
+        Effect.flatMap(make(info), ({ peer, transport }) =>
+          Effect.sync(() => {
+            if (stopped || deliver === undefined) Effect.runSync(transport.close)
+            else deliver(transport)
+            return peer
+          }))
+    }
+  })
+
+// The length of the first complete reply in `text` (its last line has a space or nothing
+// after the code), or 0 when it has not all arrived yet.
+const replyEnd = (text: string): number => {
+  let start = 0
+  for (;;) {
+    const eol = text.indexOf("\r\n", start)
+    if (eol < 0) return 0
+    if (text.charAt(start + 3) !== "-") return eol + 2
+    start = eol + 2
+  }
+}
