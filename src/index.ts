@@ -9,6 +9,7 @@ export * as Hooks from "./core/Hooks.js"
 export * as Server from "./core/Server.js"
 export * as ServerConfig from "./core/ServerConfig.js"
 export * as Session from "./core/Session.js"
-export * as SmtpError from "./core/SmtpError.js"
+/** The typed refusal hooks fail with, and why a body stream stopped. */
+export { MessageError, SmtpError } from "./core/SmtpError.js"
 export * as Transport from "./core/Transport.js"
 export * as NodeSmtpServer from "./node/NodeSmtpServer.js"
