@@ -37,6 +37,7 @@ const hooks = Layer.mergeAll(
   writeToFolder("./mail-example"),
   Hooks.OnConnect.Default,
   Hooks.OnSecure.Default,
+  Hooks.OnAuth.Default,
   Hooks.OnMailFrom.Default,
   Hooks.OnClose.Default
 )

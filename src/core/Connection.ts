@@ -56,7 +56,7 @@ export const run = (
 
 const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Session> =>
   Effect.gen(function*() {
-    const { config, framer, hooks } = ctx
+    const { config, hooks } = ctx
     if (config.greetingDelay > 0) {
       yield* Effect.sleep(config.greetingDelay)
       // An early talker is most likely a spam bot that does not wait for the greeting.
@@ -71,16 +71,11 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
     ctx.reply(Reply.table.greeting(config.name, config.lmtp, config.banner))
 
     while (!ctx.closed) {
-      let item = framer.next()
-      while (item === LineFramer.NeedMore) {
-        ctx.idle = !Session.inTransaction(yield* Ref.get(ctx.session))
-        const chunk = yield* ctx.read
-        ctx.idle = false
-        if (chunk === Transport.EOF) return
-        if (chunk === Transport.TIMEOUT) return ctx.reply(Reply.table.timeout)
-        framer.push(chunk)
-        item = framer.next()
-      }
+      ctx.idle = !Session.inTransaction(yield* Ref.get(ctx.session))
+      const item = yield* ctx.nextLine
+      ctx.idle = false
+      if (item === Transport.EOF) return
+      if (item === Transport.TIMEOUT) return ctx.reply(Reply.table.timeout)
       if (item === LineFramer.TooLong) {
         ctx.reply(Reply.table.lineTooLong)
         continue

@@ -5,7 +5,7 @@
  */
 import { Cause, Effect, Either, Option, Ref } from "effect"
 import * as Ehlo from "../protocol/Ehlo.js"
-import { LineFramer } from "../protocol/LineFramer.js"
+import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
 import type * as Hooks from "./Hooks.js"
 import type { Config } from "./ServerConfig.js"
@@ -22,7 +22,7 @@ export interface ServerState {
 /** The mutable machinery of one connection. */
 export class ConnectionContext {
   /** Input in command mode; body readers take its remaining bytes and give back what follows the body. */
-  readonly framer: LineFramer
+  readonly framer: LineFramer.LineFramer
   /** Whether replies carry enhanced status codes (RFC 2034: only when advertised). */
   readonly enhanced: boolean
   /** Set once the connection is to end: after QUIT, a 421, or the peer going away. */
@@ -40,7 +40,7 @@ export class ConnectionContext {
     readonly session: Ref.Ref<Session.SessionState>,
     readonly server: ServerState
   ) {
-    this.framer = new LineFramer(config.maxLineLength)
+    this.framer = new LineFramer.LineFramer(config.maxLineLength)
     this.enhanced = !config.hideENHANCEDSTATUSCODES
   }
 
@@ -62,6 +62,20 @@ export class ConnectionContext {
   get read(): Effect.Effect<Transport.ReadResult> {
     if (this.out === "") return this.transport.read(this.config.socketTimeout)
     return Effect.zipRight(this.flush, this.transport.read(this.config.socketTimeout))
+  }
+
+  /**
+   * The next command line, `TooLong` for a line past the limit, or why input ended. Reads
+   * more from the peer only when no complete line is buffered (pipelined commands cost no read).
+   */
+  get nextLine(): Effect.Effect<string | typeof LineFramer.TooLong | Transport.ReadEnd> {
+    const item = this.framer.next()
+    if (item !== LineFramer.NeedMore) return Effect.succeed(item)
+    return Effect.flatMap(this.read, (chunk) => {
+      if (typeof chunk === "string") return Effect.succeed(chunk)
+      this.framer.push(chunk)
+      return this.nextLine
+    })
   }
 
   /** The capability lines of an EHLO reply for the session as it is now. */

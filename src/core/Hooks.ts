@@ -6,7 +6,8 @@
  */
 import { Context, Effect, Layer, Stream } from "effect"
 import type * as Address from "../protocol/Address.js"
-import type { MessageError, SmtpError } from "./SmtpError.js"
+import * as Reply from "../protocol/Reply.js"
+import { type MessageError, SmtpError } from "./SmtpError.js"
 import type * as Session from "./Session.js"
 import type * as Transport from "./Transport.js"
 
@@ -57,6 +58,38 @@ export class OnSecure extends Context.Tag("effect-smtp/Hooks/OnSecure")<
   static readonly Default = Layer.succeed(OnSecure, () => Effect.void)
 }
 
+/** What a client proved with AUTH (RFC 4954), by SASL mechanism; XCLIENT LOGIN comes from a trusted proxy. */
+export type Credentials =
+  | { readonly method: "PLAIN" | "LOGIN"; readonly username: string; readonly password: string }
+  | {
+    readonly method: "CRAM-MD5"
+    readonly username: string
+    readonly challenge: string
+    readonly challengeResponse: string
+    /** Computes the expected HMAC-MD5 for `password` and compares in constant time (RFC 2195). */
+    readonly validatePassword: (password: string) => boolean
+  }
+  | { readonly method: "XOAUTH2"; readonly username: string; readonly accessToken: string }
+  | { readonly method: "XCLIENT"; readonly username: string }
+
+/** The auth hook's verdict when it accepts: the user stored on the session, and optionally its own 235 text. */
+export interface Authenticated {
+  readonly user: unknown
+  readonly message?: string | undefined
+}
+
+/** Called for AUTH with the decoded credentials; fail with SmtpError to refuse (default 535 5.7.8). */
+export class OnAuth extends Context.Tag("effect-smtp/Hooks/OnAuth")<
+  OnAuth,
+  (credentials: Credentials, session: Session.SessionState) => Effect.Effect<Authenticated, SmtpError, HookContext>
+>() {
+  /** Refuses every login: a server that offers AUTH must say who may log in. */
+  static readonly Default = Layer.succeed(
+    OnAuth,
+    () => Effect.fail(new SmtpError({ reply: Reply.make(535, "Error: Authentication credentials invalid", "5.7.8") }))
+  )
+}
+
 /** Called for MAIL FROM; fail to refuse the sender. */
 export class OnMailFrom extends Context.Tag("effect-smtp/Hooks/OnMailFrom")<
   OnMailFrom,
@@ -94,12 +127,13 @@ export class OnClose extends Context.Tag("effect-smtp/Hooks/OnClose")<
 }
 
 /** Every hook the server requires. */
-export type Hooks = OnConnect | OnSecure | OnMailFrom | OnRcptTo | OnData | OnClose
+export type Hooks = OnConnect | OnSecure | OnAuth | OnMailFrom | OnRcptTo | OnData | OnClose
 
 /** Hook implementations by name, as `layer` takes them. */
 export interface Implementations {
   readonly onConnect?: Context.Tag.Service<OnConnect>
   readonly onSecure?: Context.Tag.Service<OnSecure>
+  readonly onAuth?: Context.Tag.Service<OnAuth>
   readonly onMailFrom?: Context.Tag.Service<OnMailFrom>
   readonly onRcptTo?: Context.Tag.Service<OnRcptTo>
   readonly onData?: Context.Tag.Service<OnData>
@@ -111,6 +145,7 @@ export const layer = (implementations: Implementations = {}): Layer.Layer<Hooks>
   Layer.mergeAll(
     implementations.onConnect ? Layer.succeed(OnConnect, implementations.onConnect) : OnConnect.Default,
     implementations.onSecure ? Layer.succeed(OnSecure, implementations.onSecure) : OnSecure.Default,
+    implementations.onAuth ? Layer.succeed(OnAuth, implementations.onAuth) : OnAuth.Default,
     implementations.onMailFrom ? Layer.succeed(OnMailFrom, implementations.onMailFrom) : OnMailFrom.Default,
     implementations.onRcptTo ? Layer.succeed(OnRcptTo, implementations.onRcptTo) : OnRcptTo.Default,
     implementations.onData ? Layer.succeed(OnData, implementations.onData) : OnData.Default,
@@ -124,6 +159,7 @@ export const Default: Layer.Layer<Hooks> = layer()
 export interface Resolved {
   readonly onConnect: Context.Tag.Service<OnConnect>
   readonly onSecure: Context.Tag.Service<OnSecure>
+  readonly onAuth: Context.Tag.Service<OnAuth>
   readonly onMailFrom: Context.Tag.Service<OnMailFrom>
   readonly onRcptTo: Context.Tag.Service<OnRcptTo>
   readonly onData: Context.Tag.Service<OnData>
@@ -134,6 +170,7 @@ export interface Resolved {
 export const resolve: Effect.Effect<Resolved, never, Hooks> = Effect.all({
   onConnect: OnConnect,
   onSecure: OnSecure,
+  onAuth: OnAuth,
   onMailFrom: OnMailFrom,
   onRcptTo: OnRcptTo,
   onData: OnData,

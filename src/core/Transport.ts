@@ -18,8 +18,11 @@ export const EOF = "eof" as const
 /** Nothing arrived within the idle limit given to `read`. */
 export const TIMEOUT = "timeout" as const
 
+/** Why a read gave no bytes. */
+export type ReadEnd = typeof EOF | typeof TIMEOUT
+
 /** What one read gives: a chunk of bytes, or why there is none. Sentinels, not errors: both are ordinary ends of a session. */
-export type ReadResult = Uint8Array | typeof EOF | typeof TIMEOUT
+export type ReadResult = Uint8Array | ReadEnd
 
 /** TLS facts the session shows once a connection is secure. */
 export interface TlsInfo {
