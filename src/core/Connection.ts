@@ -72,6 +72,8 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
 
     while (!ctx.closed) {
       ctx.idle = !Session.inTransaction(yield* Ref.get(ctx.session))
+      // Shutting down: a session between transactions has nothing left to finish.
+      if (ctx.idle && ctx.server.closing) return ctx.reply(Reply.table.shuttingDown)
       const item = yield* ctx.nextLine
       ctx.idle = false
       if (item === Transport.EOF) return

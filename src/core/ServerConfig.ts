@@ -2,7 +2,7 @@
  * Server configuration as an Effect Schema: one place for every option's type, default and
  * bounds, so a bad value fails before the server listens, with a message naming the field.
  */
-import { Context, Effect, Layer, ParseResult, Schema } from "effect"
+import { Context, Effect, Either, Layer, ParseResult, Schema } from "effect"
 
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
 const Millis = NonNegativeInt.annotations({ description: "milliseconds; 0 disables" })
@@ -77,7 +77,11 @@ export const decode = (input: Input): Effect.Effect<Config, ConfigError> =>
   )
 
 /** Decodes options synchronously; throws ConfigError. For the facade and tests. */
-export const decodeSync = (input: Input): Config => Effect.runSync(decode(input))
+export const decodeSync = (input: Input): Config => {
+  const result = Effect.runSync(Effect.either(decode(input)))
+  if (Either.isLeft(result)) throw result.left
+  return result.right
+}
 
 /** The configuration of the running server. */
 export class ServerConfig extends Context.Tag("effect-smtp/ServerConfig")<ServerConfig, Config>() {

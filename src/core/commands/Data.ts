@@ -13,6 +13,8 @@ export const handle = (ctx: ConnectionContext) =>
     const session = yield* Ref.get(ctx.session)
     if (session.envelope.rcptTo.length === 0) return ctx.reply(Reply.table.needRcpt)
     ctx.reply(Reply.table.startData)
+    // The client waits for 354 before it sends the body (RFC 2920 §3.1), whatever the hook does first.
+    yield* ctx.flush
     const reader = new BodyReader(ctx)
     const message: Hooks.Message = {
       envelope: session.envelope,
