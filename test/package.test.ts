@@ -1,0 +1,49 @@
+import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+// Another project that installed this folder: node_modules/effect-smtp points at the package.
+const root = path.resolve(import.meta.dirname, "..")
+let project = ""
+
+const run = (args: Array<string>) => execFileSync(process.execPath, args, { cwd: project, encoding: "utf8" }).trim()
+
+describe("the built package", () => {
+  beforeAll(() => {
+    execFileSync("npm", ["run", "build"], { cwd: root, stdio: "ignore" })
+    project = fs.mkdtempSync(path.join(os.tmpdir(), "effect-smtp-consumer-"))
+    fs.mkdirSync(path.join(project, "node_modules"))
+    fs.symlinkSync(root, path.join(project, "node_modules", "effect-smtp"), "dir")
+  }, 120_000)
+
+  it("loads with require() on this Node", () => {
+    assert.strictEqual(
+      run(["-e", "const m = require('effect-smtp'); console.log(typeof m.Hooks.layer, typeof m.NodeSmtpServer.layer)"]),
+      "function function"
+    )
+  })
+
+  it("loads with import, including the testing entry", () => {
+    assert.strictEqual(
+      run([
+        "--input-type=module",
+        "-e",
+        "const m = await import('effect-smtp'); const t = await import('effect-smtp/testing'); console.log(typeof m.Reply.format, typeof t.TestClient.fromPeer)"
+      ]),
+      "function function"
+    )
+  })
+
+  it("ships type declarations for every export", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as {
+      exports: Record<string, { types?: string; default?: string } | string>
+    }
+    for (const [entry, target] of Object.entries(pkg.exports)) {
+      if (typeof target === "string" || entry === "./compat") continue
+      assert.isTrue(fs.existsSync(path.join(root, target.types!)), `${entry} types`)
+      assert.isTrue(fs.existsSync(path.join(root, target.default!)), `${entry} code`)
+    }
+  })
+})
