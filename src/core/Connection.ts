@@ -7,6 +7,8 @@ import { Effect, Either, Ref } from "effect"
 import * as Command from "../protocol/Command.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
+import * as AuthPolicy from "./AuthPolicy.js"
+import * as Auth from "./commands/Auth.js"
 import * as Data from "./commands/Data.js"
 import * as Hello from "./commands/Hello.js"
 import * as Info from "./commands/Info.js"
@@ -100,6 +102,7 @@ const dispatch = (ctx: ConnectionContext, line: string): Effect.Effect<void, nev
       return config.lmtp ? Effect.sync(() => ctx.reply(Reply.table.notAllowedInLmtp(command.verb))) : unrecognized(ctx)
     }
     if (command._tag === "Unknown" || config.disabledCommands.includes(Command.verbOf(line))) return unrecognized(ctx)
+    if (AuthPolicy.refuses(ctx, session, command)) return Effect.void
     if (needsHello.has(command._tag) && session.heloName === undefined) {
       return Effect.sync(() => ctx.reply(Reply.table.sendHeloFirst(config.lmtp)))
     }
@@ -124,6 +127,8 @@ const dispatch = (ctx: ConnectionContext, line: string): Effect.Effect<void, nev
         return Info.help(ctx)
       case "Quit":
         return Quit.handle(ctx)
+      case "Auth":
+        return Auth.handle(ctx, command)
       default:
         // Extensions that are not enabled on this server (STARTTLS without TLS, AUTH without a mechanism, ...).
         return unrecognized(ctx)

@@ -7,6 +7,7 @@ import { Cause, Effect, Either, Option, Ref } from "effect"
 import * as Ehlo from "../protocol/Ehlo.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
+import * as AuthPolicy from "./AuthPolicy.js"
 import type * as Hooks from "./Hooks.js"
 import type { Config } from "./ServerConfig.js"
 import * as Session from "./Session.js"
@@ -31,6 +32,8 @@ export class ConnectionContext {
   idle = false
   /** Unrecognized commands so far; reset by a completed transaction, as in smtp-server. */
   unrecognized = 0
+  /** Commands before AUTH on a server that requires it (see AuthPolicy). */
+  unauthenticated = 0
   private out = ""
 
   constructor(
@@ -79,8 +82,8 @@ export class ConnectionContext {
   }
 
   /** The capability lines of an EHLO reply for the session as it is now. */
-  capabilities(_session: Session.SessionState): Array<string> {
-    return Ehlo.capabilities(this.config)
+  capabilities(session: Session.SessionState): Array<string> {
+    return Ehlo.capabilities({ ...this.config, authMethods: AuthPolicy.offered(this.config, session) })
   }
 
   /**

@@ -60,7 +60,13 @@ export class OnSecure extends Context.Tag("effect-smtp/Hooks/OnSecure")<
 
 /** What a client proved with AUTH (RFC 4954), by SASL mechanism; XCLIENT LOGIN comes from a trusted proxy. */
 export type Credentials =
-  | { readonly method: "PLAIN" | "LOGIN"; readonly username: string; readonly password: string }
+  | {
+    readonly method: "PLAIN" | "LOGIN"
+    readonly username: string
+    readonly password: string
+    /** PLAIN only (RFC 4616 §2): the identity the client asks to act as, when it sent a non-empty one. */
+    readonly authzid?: string | undefined
+  }
   | {
     readonly method: "CRAM-MD5"
     readonly username: string
@@ -74,11 +80,17 @@ export type Credentials =
 
 /** The auth hook's verdict when it accepts: the user stored on the session, and optionally its own 235 text. */
 export interface Authenticated {
+  /** Stored as `session.user`; `undefined` or `null` counts as a refusal (535 5.7.8). */
   readonly user: unknown
   readonly message?: string | undefined
+  /** A 2xx code for the success reply instead of 235 (the facade's `responseCode`); other codes are ignored. */
+  readonly code?: number | undefined
 }
 
-/** Called for AUTH with the decoded credentials; fail with SmtpError to refuse (default 535 5.7.8). */
+/**
+ * Called for AUTH with the decoded credentials; fail with SmtpError to refuse (default 535 5.7.8).
+ * For XOAUTH2, `SmtpError.xoauth2Refused(data)` first sends `data` as a 334 error challenge.
+ */
 export class OnAuth extends Context.Tag("effect-smtp/Hooks/OnAuth")<
   OnAuth,
   (credentials: Credentials, session: Session.SessionState) => Effect.Effect<Authenticated, SmtpError, HookContext>

@@ -49,6 +49,33 @@ export const schema = Schema.Struct({
     decode: (s) => s.toUpperCase(),
     encode: (s) => s
   }))), { default: () => [] }),
+  /** SASL mechanisms offered with AUTH (RFC 4954), any case; an empty list turns AUTH off. */
+  authMethods: Schema.optionalWith(
+    Schema.Array(Schema.transform(Schema.String, Schema.Literal("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"), {
+      strict: false,
+      decode: (s) => s.toUpperCase(),
+      encode: (s) => s
+    })),
+    { default: () => ["PLAIN", "LOGIN"] }
+  ),
+  /**
+   * Take mail without AUTH. The Effect API defaults to true: a server built without an auth
+   * hook is a receiving MX, not a submission server, and must not demand a login nobody can
+   * pass. Set it false to refuse MAIL/RCPT/DATA with 530 until AUTH (the facade's default).
+   */
+  authOptional: flag(true),
+  /** Offer and accept AUTH on a connection without TLS; otherwise it is hidden and refused with 538. */
+  allowInsecureAuth: flag(false),
+  /** Text of the 530 reply to MAIL/RCPT/DATA before AUTH when AUTH is required. */
+  authRequiredMessage: Schema.optional(Schema.String),
+  /**
+   * When AUTH is required: commands other than AUTH tolerated before it, counting the one that
+   * is refused with 421 (as smtp-server counts); `false` for no limit.
+   */
+  maxAllowedUnauthenticatedCommands: Schema.optionalWith(
+    Schema.Union(Schema.Literal(false), Schema.Int.pipe(Schema.positive())),
+    { default: () => 10 as const }
+  ),
   hidePIPELINING: flag(false),
   hide8BITMIME: flag(false),
   hideSMTPUTF8: flag(false),

@@ -144,6 +144,12 @@ export const endTransaction: {
   transactions: completed ? self.transactions + 1 : self.transactions
 }))
 
+/** Records the user the auth hook returned; it stays for the rest of the connection (RFC 4954 §4). */
+export const authenticate: {
+  (user: unknown): (self: SessionState) => SessionState
+  (self: SessionState, user: unknown): SessionState
+} = dual(2, (self: SessionState, user: unknown): SessionState => ({ ...self, user }))
+
 /** RFC 3848 transmission type, as the `with` clause of a Received header names it. */
 export const transmissionType = (self: SessionState, lmtp: boolean): string => {
   const base = lmtp ? "LMTP" : self.openingCommand === "HELO" ? "SMTP" : "ESMTP"

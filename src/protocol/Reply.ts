@@ -27,7 +27,10 @@ const sanitize = (line: string): string => (controlChars.test(line) ? line.repla
 export const format = (reply: Reply, enhanced = true): string => {
   const prefix = enhanced && reply.enhanced !== undefined ? ` ${reply.enhanced} ` : " "
   if (typeof reply.text === "string") {
-    return reply.text === "" && prefix === " " ? `${reply.code}\r\n` : `${reply.code}${prefix}${sanitize(reply.text)}\r\n`
+    // RFC 4954 §4: an empty server challenge is still "334" SP.
+    return reply.text === "" && prefix === " " && reply.code !== 334
+      ? `${reply.code}\r\n`
+      : `${reply.code}${prefix}${sanitize(reply.text)}\r\n`
   }
   const lines = reply.text
   let out = ""
@@ -162,6 +165,29 @@ export const table = {
   dataOk: make(250, "OK: message queued", "2.6.0"),
   dataAccepted: make(250, "OK: message accepted", "2.6.0"),
   bareLineEnding: make(550, "Error: bare CR or LF in message content is not allowed", "5.6.0"),
+
+  // Authentication (RFC 4954)
+  /** 334 server challenge: base64 text, or empty; never an enhanced code (RFC 2034 §3 covers 2xx/4xx/5xx only). */
+  authChallenge: (base64: string): Reply => make(334, base64),
+  authenticated: (text = "Authentication successful", code = 235): Reply => make(code, text, "2.7.0"),
+  authFailed: make(535, "Error: Authentication credentials invalid", "5.7.8"),
+  // smtp-server's words after the XOAUTH2 error challenge.
+  xoauth2Refused: make(535, "Error: Username and Password not accepted", "5.7.8"),
+  // RFC 4954 §4: "*" cancels with 501; RFC 3463 X.0.0 as no more specific code applies.
+  authAborted: make(501, "Authentication aborted", "5.0.0"),
+  // RFC 4954 §4: a response that is not base64 is refused with 501 5.5.2.
+  saslBadBase64: make(501, "Error: invalid base64 data", "5.5.2"),
+  saslBadUserdata: make(501, "Error: invalid userdata", "5.5.2"),
+  saslMissingUsername: make(501, "Error: missing username", "5.5.2"),
+  // RFC 4954 §4: an exchange line longer than the server accepts gets 500 5.5.6.
+  authLineTooLong: make(500, "Error: authentication exchange line is too long", "5.5.6"),
+  alreadyAuthenticated: make(503, "Error: No identity changes permitted", "5.5.1"),
+  // RFC 4954 §4: AUTH is not permitted during a mail transaction.
+  authInTransaction: make(503, "Error: AUTH not permitted during a mail transaction", "5.5.1"),
+  unknownMechanism: make(504, "Error: Unrecognized authentication type", "5.5.4"),
+  // smtp-server's text; RFC 4954 §6 gives 538 the enhanced code 5.7.11.
+  encryptionRequired: make(538, "Error: Must issue a STARTTLS command first", "5.7.11"),
+  authRequired: (text = "Error: authentication Required"): Reply => make(530, text, "5.7.0"),
 
   // Refusals by hooks without a reply of their own
   /** A hook that failed with something other than SmtpError, or died. */
