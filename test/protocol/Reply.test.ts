@@ -9,7 +9,8 @@ describe("Reply.format", () => {
     [Reply.make(250, ["mx Hello", "PIPELINING", "SIZE 10"]), true, "250-mx Hello\r\n250-PIPELINING\r\n250 SIZE 10\r\n"],
     [Reply.make(550, ["one", "two"], "5.1.1"), true, "550-5.1.1 one\r\n550 5.1.1 two\r\n"],
     [Reply.make(550, "bad\r\n250 injected", "5.1.1"), true, "550 5.1.1 bad  250 injected\r\n"],
-    [Reply.make(334, ""), true, "334\r\n"]
+    // RFC 4954 §4: an empty challenge still has the space after the code.
+    [Reply.make(334, ""), true, "334 \r\n"]
   ])("formats %j (enhanced %s) as %j", (reply, enhanced, expected) => {
     assert.strictEqual(Reply.format(reply, enhanced), expected)
   })
