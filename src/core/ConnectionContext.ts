@@ -31,6 +31,8 @@ export class ConnectionContext {
   idle = false
   /** Unrecognized commands so far; reset by a completed transaction, as in smtp-server. */
   unrecognized = 0
+  /** MAIL commands so far, accepted or refused: what MAILMAX limits (RFC 9422). */
+  mailCommands = 0
   private out = ""
 
   constructor(
