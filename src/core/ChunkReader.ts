@@ -135,9 +135,9 @@ export class ChunkReader {
     if (n < bytes.length) this.ctx.framer.push(bytes.subarray(n))
     this.remaining -= n
     const pieces: Array<Uint8Array> = []
-    // A refused or oversized body is dropped unread; otherwise it is decoded even when no one
-    // listens, so the size and line-ending verdicts still hold for a hook that stopped early.
-    if (this.refused === undefined && !this.sizeExceeded) {
+    // A refused body is dropped unread; otherwise it is decoded even when no one listens, so
+    // byteLength and the size and line-ending verdicts hold for a hook that stopped early.
+    if (this.refused === undefined) {
       this.decoder.decode(n < bytes.length ? bytes.subarray(0, n) : bytes, pieces)
       this.check()
     }
@@ -166,7 +166,7 @@ export class ChunkReader {
   // whose reply is the data hook's verdict.
   private complete(): Array<Uint8Array> {
     const pieces: Array<Uint8Array> = []
-    if (this.last && this.refused === undefined && !this.sizeExceeded) {
+    if (this.last && this.refused === undefined) {
       this.decoder.end(pieces)
       this.check()
     }

@@ -331,6 +331,17 @@ describe("BDAT", () => {
       )
     }))
 
+  it.scoped("answers 451 4.3.0 when the hook interrupts itself, and reads the rest of the message", () =>
+    Effect.gen(function*() {
+      const server = yield* serverWith({}, { onData: () => Effect.interrupt })
+      const client = yield* inTransaction(server)
+      yield* client.send("BDAT 3\r\nabcBDAT 3 LAST\r\ndefNOOP\r\n")
+      assert.strictEqual(
+        yield* replies(client, 3),
+        "451 4.3.0 Error: internal server error\r\n451 4.3.0 Error: internal server error\r\n250 2.0.0 OK\r\n"
+      )
+    }))
+
   it.scoped("reads the socket only as fast as the hook pulls", () =>
     Effect.gen(function*() {
       const go = yield* Deferred.make<void>()

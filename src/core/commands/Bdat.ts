@@ -4,7 +4,7 @@
  * hook call receives the whole message however many BDAT commands carry it, and the last chunk
  * is answered with the hook's verdict (one reply per recipient in LMTP).
  */
-import { Deferred, Effect, Either, Fiber, Ref } from "effect"
+import { Deferred, Effect, Either, Exit, Fiber, Ref } from "effect"
 import type * as Command from "../../protocol/Command.js"
 import * as Reply from "../../protocol/Reply.js"
 import { ChunkReader, skip } from "../ChunkReader.js"
@@ -60,7 +60,11 @@ export const handle = (ctx: ConnectionContext, command: Extract<Command.Command,
       // The hook runs in a child fiber so that RSET, QUIT or a new greeting between two chunks
       // can interrupt it; its pulls still read the connection one at a time, in order.
       const fiber = yield* Effect.fork(
-        Effect.flatMap(ctx.guard("onData", ctx.hooks.onData(message, session)), (v) => Deferred.succeed(settled, v))
+        Effect.flatMap(
+          Effect.exit(ctx.guard("onData", ctx.hooks.onData(message, session))),
+          // A hook that interrupted itself has no verdict: the message fails like a hook defect.
+          (exit) => Deferred.succeed(settled, Exit.isSuccess(exit) ? exit.value : Either.left(Reply.table.internalError))
+        )
       )
       verdict = yield* Deferred.await(settled)
       if (verdict === undefined) yield* Fiber.interrupt(fiber)
