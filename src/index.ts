@@ -1,5 +1,6 @@
 /** effect-smtp: a declarative SMTP/LMTP server built on Effect. Each concept is a namespace. */
 export * as Address from "./protocol/Address.js"
+export * as ChunkDecoder from "./protocol/ChunkDecoder.js"
 export * as Command from "./protocol/Command.js"
 export * as DataDecoder from "./protocol/DataDecoder.js"
 export * as Ehlo from "./protocol/Ehlo.js"

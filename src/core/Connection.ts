@@ -9,6 +9,7 @@ import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
 import * as AuthPolicy from "./AuthPolicy.js"
 import * as Auth from "./commands/Auth.js"
+import * as Bdat from "./commands/Bdat.js"
 import * as Data from "./commands/Data.js"
 import * as Hello from "./commands/Hello.js"
 import * as Info from "./commands/Info.js"
@@ -117,6 +118,8 @@ const dispatch = (ctx: ConnectionContext, line: string): Effect.Effect<void, nev
         return Rcpt.handle(ctx, command)
       case "Data":
         return Data.handle(ctx)
+      case "Bdat":
+        return Bdat.handle(ctx, command)
       case "Rset":
         return Rset.handle(ctx)
       case "Noop":

@@ -34,6 +34,8 @@ export class ConnectionContext {
   unrecognized = 0
   /** Commands before AUTH on a server that requires it (see AuthPolicy). */
   unauthenticated = 0
+  /** MAIL commands so far, accepted or refused: what MAILMAX limits (RFC 9422). */
+  mailCommands = 0
   private out = ""
 
   constructor(

@@ -21,6 +21,8 @@ export interface Message {
    * The dot-unstuffed body. The socket is read only as fast as this is pulled. It fails with
    * `MessageError` when the client goes away, and, unless the facade asked otherwise, when the
    * body passes the size limit or breaks the bare-line-ending policy.
+   * Sent with BDAT (RFC 3030), it is the concatenated chunks, verbatim; a client that gives the
+   * message up between two chunks (RSET, QUIT, a new greeting) interrupts the data hook.
    */
   readonly body: Stream.Stream<Uint8Array, MessageError>
   /** Body bytes received so far. */

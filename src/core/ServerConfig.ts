@@ -28,7 +28,7 @@ export const schema = Schema.Struct({
   maxClients: int(0),
   /** Most recipients in one transaction (RFC 5321 §4.5.3.1.8 asks for at least 100). */
   maxRecipients: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1000 }),
-  /** Most messages on one connection; 0 for no limit. */
+  /** Most MAIL commands on one connection, refused or not (RFC 9422 MAILMAX); 0 for no limit. */
   maxMessages: int(0),
   /** Longest command line in bytes, CRLF excluded. */
   maxLineLength: Schema.optionalWith(Schema.Int.pipe(Schema.between(512, 1_048_576)), { default: () => 2048 }),
@@ -83,7 +83,13 @@ export const schema = Schema.Struct({
   hideENHANCEDSTATUSCODES: flag(false),
   hideDSN: flag(false),
   /** Advertise `SIZE` without the number (the limit is still enforced). */
-  hideSize: flag(false)
+  hideSize: flag(false),
+  /** Leave CHUNKING and BINARYMIME out of EHLO (RFC 3030); BDAT is still accepted. */
+  hideCHUNKING: flag(false),
+  /** Leave BINARYMIME out of EHLO; BODY=BINARYMIME is still accepted. */
+  hideBINARYMIME: flag(false),
+  /** Leave LIMITS (RFC 9422: RCPTMAX from maxRecipients, MAILMAX from maxMessages) out of EHLO; the limits still apply. */
+  hideLIMITS: flag(false)
 })
 
 /** Options as a user writes them: every field optional. */

@@ -18,8 +18,16 @@ export interface Options {
   readonly startTls?: boolean | undefined
   /** Offer REQUIRETLS (RFC 8689: only on a secure connection). */
   readonly requireTls?: boolean | undefined
-  /** Offer CHUNKING and BINARYMIME (RFC 3030). */
-  readonly chunking?: boolean | undefined
+  /** Hide CHUNKING, and with it BINARYMIME (RFC 3030 §3: BINARYMIME needs CHUNKING); BDAT still works. */
+  readonly hideCHUNKING?: boolean | undefined
+  /** Hide BINARYMIME only. */
+  readonly hideBINARYMIME?: boolean | undefined
+  /** Hide LIMITS (RFC 9422); the limits still apply. */
+  readonly hideLIMITS?: boolean | undefined
+  /** Most recipients per transaction, advertised as LIMITS RCPTMAX. */
+  readonly maxRecipients?: number | undefined
+  /** Most transactions per session, advertised as LIMITS MAILMAX; 0 for none. */
+  readonly maxMessages?: number | undefined
   /** Extra keyword lines (e.g. LIMITS, XCLIENT), appended as given. */
   readonly extra?: ReadonlyArray<string> | undefined
 }
@@ -32,7 +40,10 @@ export const capabilities = (options: Options): Array<string> => {
   if (!options.hideSMTPUTF8) lines.push("SMTPUTF8")
   if (!options.hideENHANCEDSTATUSCODES) lines.push("ENHANCEDSTATUSCODES")
   if (!options.hideDSN) lines.push("DSN")
-  if (options.chunking) lines.push("CHUNKING", "BINARYMIME")
+  if (!options.hideCHUNKING) {
+    lines.push("CHUNKING")
+    if (!options.hideBINARYMIME) lines.push("BINARYMIME")
+  }
   if (options.authMethods !== undefined && options.authMethods.length > 0) {
     lines.push(`AUTH ${options.authMethods.join(" ")}`)
   }
@@ -40,6 +51,18 @@ export const capabilities = (options: Options): Array<string> => {
   if (options.requireTls) lines.push("REQUIRETLS")
   // RFC 1870 §3: SIZE with no number means "no fixed limit"; hideSize keeps the limit private.
   if (options.size > 0) lines.push(options.hideSize ? "SIZE" : `SIZE ${options.size}`)
+  if (!options.hideLIMITS) {
+    const limits = limitsLine(options.maxRecipients ?? 0, options.maxMessages ?? 0)
+    if (limits !== undefined) lines.push(limits)
+  }
   if (options.extra) lines.push(...options.extra)
   return lines
+}
+
+// RFC 9422 §3: each limit as NAME=value, and a limit the server does not impose is left out.
+const limitsLine = (maxRecipients: number, maxMessages: number): string | undefined => {
+  const limits: Array<string> = []
+  if (maxRecipients > 0) limits.push(`RCPTMAX=${maxRecipients}`)
+  if (maxMessages > 0) limits.push(`MAILMAX=${maxMessages}`)
+  return limits.length > 0 ? `LIMITS ${limits.join(" ")}` : undefined
 }

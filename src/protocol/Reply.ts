@@ -165,6 +165,14 @@ export const table = {
   dataOk: make(250, "OK: message queued", "2.6.0"),
   dataAccepted: make(250, "OK: message accepted", "2.6.0"),
   bareLineEnding: make(550, "Error: bare CR or LF in message content is not allowed", "5.6.0"),
+  /** RFC 3030 §2: each BDAT chunk but the last is answered once its octets are in. */
+  chunkReceived: (octets: number): Reply => make(250, `OK: ${octets} octets received`, "2.0.0"),
+  /** RFC 3030 §3: a BINARYMIME body cannot be sent with DATA. */
+  binaryNeedsBdat: make(503, "Error: BODY=BINARYMIME requires BDAT", "5.5.1"),
+  /** RFC 3030 §2: DATA and BDAT cannot be mixed in one transaction. */
+  dataAfterBdat: make(503, "Error: DATA not allowed after BDAT", "5.5.1"),
+  /** A command that cannot come between the BDAT chunks of a message. */
+  badSequence: make(503, "Error: bad sequence of commands", "5.5.1"),
 
   // Authentication (RFC 4954)
   /** 334 server challenge: base64 text, or empty; never an enhanced code (RFC 2034 §3 covers 2xx/4xx/5xx only). */

@@ -34,7 +34,8 @@ describe("Connection", () => {
       assert.strictEqual(
         yield* client.command("EHLO client.test"),
         "250-mx.test Nice to meet you, [127.0.0.1]\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n" +
-          "250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250 SIZE 1000\r\n"
+          "250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-CHUNKING\r\n250-BINARYMIME\r\n250-SIZE 1000\r\n" +
+          "250 LIMITS RCPTMAX=1000\r\n"
       )
     }))
 
@@ -54,7 +55,9 @@ describe("Connection", () => {
         hideDSN: true,
         hideENHANCEDSTATUSCODES: true,
         size: 10,
-        hideSize: true
+        hideSize: true,
+        hideCHUNKING: true,
+        hideLIMITS: true
       })
       const client = yield* connect(server)
       assert.strictEqual(yield* client.command("EHLO c"), "250-mx.test Nice to meet you, [127.0.0.1]\r\n250 SIZE\r\n")

@@ -8,7 +8,9 @@ const base: Ehlo.Options = {
   hideSMTPUTF8: false,
   hideENHANCEDSTATUSCODES: false,
   hideDSN: false,
-  hideSize: false
+  hideSize: false,
+  hideCHUNKING: true,
+  hideLIMITS: true
 }
 
 describe("Ehlo.capabilities", () => {
@@ -26,7 +28,7 @@ describe("Ehlo.capabilities", () => {
       "AUTH PLAIN LOGIN",
       "STARTTLS"
     ]],
-    [{ authMethods: [], chunking: true, extra: ["LIMITS RCPTMAX=5"] }, [
+    [{ authMethods: [], hideCHUNKING: false, hideLIMITS: false, maxRecipients: 5, maxMessages: 3, extra: ["XFOO"] }, [
       "PIPELINING",
       "8BITMIME",
       "SMTPUTF8",
@@ -34,7 +36,8 @@ describe("Ehlo.capabilities", () => {
       "DSN",
       "CHUNKING",
       "BINARYMIME",
-      "LIMITS RCPTMAX=5"
+      "LIMITS RCPTMAX=5 MAILMAX=3",
+      "XFOO"
     ]]
   ])("advertises %j as %j", (options, expected) => {
     assert.deepStrictEqual(Ehlo.capabilities({ ...base, ...options }), expected)

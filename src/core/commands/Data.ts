@@ -12,6 +12,8 @@ export const handle = (ctx: ConnectionContext) =>
   Effect.gen(function*() {
     const session = yield* Ref.get(ctx.session)
     if (session.envelope.rcptTo.length === 0) return ctx.reply(Reply.table.needRcpt)
+    // RFC 3030 §3: a BINARYMIME body can only come in BDAT chunks.
+    if (session.envelope.bodyType === "binarymime") return ctx.reply(Reply.table.binaryNeedsBdat)
     ctx.reply(Reply.table.startData)
     // The client waits for 354 before it sends the body (RFC 2920 §3.1), whatever the hook does first.
     yield* ctx.flush
@@ -40,10 +42,16 @@ export const handle = (ctx: ConnectionContext) =>
     yield* Ref.update(ctx.session, Session.endTransaction(true))
   })
 
-// The replies for the message: one in SMTP, one per recipient in LMTP.
-const answer = (
+/** What the server itself found wrong with a body, whichever command carried it. */
+export interface BodyChecks {
+  readonly sizeExceeded: boolean
+  readonly rejectedLineEndings: boolean
+}
+
+/** The replies that end a message (DATA, or BDAT LAST): one in SMTP, one per recipient in LMTP. */
+export const answer = (
   ctx: ConnectionContext,
-  reader: BodyReader,
+  reader: BodyChecks,
   verdict: Either.Either<Hooks.DataResult, Reply.Reply>,
   recipients: number
 ): ReadonlyArray<Reply.Reply> => {

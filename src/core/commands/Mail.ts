@@ -11,7 +11,9 @@ export const handle = (ctx: ConnectionContext, command: Extract<Command.Command,
     const session = yield* Ref.get(ctx.session)
     if (Session.inTransaction(session)) return ctx.reply(Reply.table.nestedMail)
     const { maxMessages, size } = ctx.config
-    if (maxMessages > 0 && session.transactions >= maxMessages) return ctx.reply(Reply.table.tooManyTransactions)
+    // RFC 9422 MAILMAX counts MAIL commands, whether they succeed or fail, not delivered messages.
+    ctx.mailCommands++
+    if (maxMessages > 0 && ctx.mailCommands > maxMessages) return ctx.reply(Reply.table.tooManyTransactions)
     const declared = command.address.args.SIZE
     // RFC 1870 §6: a declared size over the fixed limit is refused at MAIL, before any data.
     if (size > 0 && typeof declared === "string" && Number(declared) > size) {
