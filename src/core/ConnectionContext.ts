@@ -8,6 +8,7 @@ import * as Ehlo from "../protocol/Ehlo.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
 import type * as Hooks from "./Hooks.js"
+import * as Proxying from "./Proxying.js"
 import type { Config } from "./ServerConfig.js"
 import * as Session from "./Session.js"
 import { MessageError, SmtpError } from "./SmtpError.js"
@@ -31,6 +32,11 @@ export class ConnectionContext {
   idle = false
   /** Unrecognized commands so far; reset by a completed transaction, as in smtp-server. */
   unrecognized = 0
+  /**
+   * The address trust lists (`useXClient`, `useXForward`) are checked against: the TCP peer,
+   * or the client a trusted PROXY header named. XCLIENT/XFORWARD never change it.
+   */
+  peerAddress: string
   private out = ""
 
   constructor(
@@ -42,6 +48,7 @@ export class ConnectionContext {
   ) {
     this.framer = new LineFramer.LineFramer(config.maxLineLength)
     this.enhanced = !config.hideENHANCEDSTATUSCODES
+    this.peerAddress = transport.info.remoteAddress
   }
 
   /** Queues a reply; pipelined replies go out together at the next flush (RFC 2920 §3.2). A 421 ends the session. */
@@ -79,8 +86,13 @@ export class ConnectionContext {
   }
 
   /** The capability lines of an EHLO reply for the session as it is now. */
-  capabilities(_session: Session.SessionState): Array<string> {
-    return Ehlo.capabilities(this.config)
+  capabilities(session: Session.SessionState): Array<string> {
+    return Ehlo.capabilities({
+      ...this.config,
+      // RFC 8689 §4: offered only where the session itself is protected by TLS.
+      requireTls: session.tls !== undefined && !this.config.hideREQUIRETLS,
+      extra: Proxying.capabilities(this, session)
+    })
   }
 
   /**
