@@ -98,7 +98,8 @@ export const make = (
 
 /** A listener tests connect to; `connect` delivers a new in-memory connection to the server. */
 export interface MemoryListener extends Transport.Listener {
-  readonly connect: (info?: Transport.PeerInfo) => Effect.Effect<Peer>
+  /** `tls` makes the connection secure from the start, as implicit TLS would. */
+  readonly connect: (info?: Transport.PeerInfo, tls?: Transport.TlsInfo) => Effect.Effect<Peer>
 }
 
 /** Makes a listener for `Server.serve`. */
@@ -115,8 +116,8 @@ export const listener = (): Effect.Effect<MemoryListener> =>
       stop: Effect.sync(() => {
         stopped = true
       }),
-      connect: (info) =>
-        Effect.flatMap(make(info), ({ peer, transport }) =>
+      connect: (info, tls) =>
+        Effect.flatMap(make(info, tls), ({ peer, transport }) =>
           Effect.sync(() => {
             if (stopped || deliver === undefined) Effect.runSync(transport.close)
             else deliver(transport)
