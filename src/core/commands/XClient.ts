@@ -51,7 +51,6 @@ export const apply = (attributes: Xclient.Attributes) => (self: Session.SessionS
   }
   let { clientHostname, localAddress, localPort, remoteAddress, remotePort, user } = self
   for (const [key, value] of attributes) {
-    xClient.set(key, value)
     switch (key) {
       case "ADDR":
         if (value === false) break
@@ -79,6 +78,7 @@ export const apply = (attributes: Xclient.Attributes) => (self: Session.SessionS
         if (value === false || value === "") user = undefined
         break
     }
+    xClient.set(key, value)
   }
   return {
     ...self,

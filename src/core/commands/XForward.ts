@@ -33,7 +33,6 @@ export const apply = (attributes: Xclient.Attributes) => (self: Session.SessionS
   const xForward = new Map(self.xForward)
   let { clientHostname, heloName, remoteAddress, remotePort } = self
   for (const [key, value] of attributes) {
-    xForward.set(key, value)
     switch (key) {
       case "ADDR":
         if (value === false) break
@@ -52,6 +51,7 @@ export const apply = (attributes: Xclient.Attributes) => (self: Session.SessionS
         if (value !== false && value !== "") heloName = value.toLowerCase()
         break
     }
+    xForward.set(key, value)
   }
   return {
     ...self,
