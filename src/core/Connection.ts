@@ -17,8 +17,11 @@ import * as Mail from "./commands/Mail.js"
 import * as Quit from "./commands/Quit.js"
 import * as Rcpt from "./commands/Rcpt.js"
 import * as Rset from "./commands/Rset.js"
+import * as XClient from "./commands/XClient.js"
+import * as XForward from "./commands/XForward.js"
 import { ConnectionContext, type ServerState } from "./ConnectionContext.js"
 import type * as Hooks from "./Hooks.js"
+import * as Opening from "./Opening.js"
 import type { Config } from "./ServerConfig.js"
 import * as Session from "./Session.js"
 import * as Transport from "./Transport.js"
@@ -60,10 +63,12 @@ export const run = (
 const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Session> =>
   Effect.gen(function*() {
     const { config, hooks } = ctx
+    if (!(yield* Opening.proxyHeader(ctx))) return
+    yield* Opening.resolveClient(ctx)
     if (config.greetingDelay > 0) {
       yield* Effect.sleep(config.greetingDelay)
       // An early talker is most likely a spam bot that does not wait for the greeting.
-      if (ctx.transport.hasPendingInput()) return ctx.reply(Reply.table.talkTooSoon(config.name))
+      if (ctx.transport.hasPendingInput() || ctx.framer.hasInput) return ctx.reply(Reply.table.talkTooSoon(config.name))
     }
     const connected = yield* ctx.guard("onConnect", hooks.onConnect(yield* ctx.snapshot))
     if (Either.isLeft(connected)) {
@@ -132,6 +137,10 @@ const dispatch = (ctx: ConnectionContext, line: string): Effect.Effect<void, nev
         return Quit.handle(ctx)
       case "Auth":
         return Auth.handle(ctx, command)
+      case "XClient":
+        return XClient.handle(ctx, command)
+      case "XForward":
+        return XForward.handle(ctx, command)
       default:
         // Extensions that are not enabled on this server (STARTTLS without TLS, AUTH without a mechanism, ...).
         return unrecognized(ctx)

@@ -2,14 +2,16 @@
  * Binds the core to Node: a `net.Server` listener in a scope, and layers that serve the core's
  * hooks on a port. Closing the scope stops accepting and drains sessions (see core/Server).
  */
-import { Context, Data, Effect, Layer, type Scope } from "effect"
+import { Context, Data, Effect, Layer, Option, type Scope } from "effect"
 import * as net from "node:net"
 import * as os from "node:os"
 import type * as Hooks from "../core/Hooks.js"
+import * as Resolver from "../core/Resolver.js"
 import * as Server from "../core/Server.js"
 import { type ConfigError, ServerConfig } from "../core/ServerConfig.js"
 import type * as ServerConfigModule from "../core/ServerConfig.js"
 import type * as Transport from "../core/Transport.js"
+import * as NodeResolver from "./NodeResolver.js"
 import * as NodeTransport from "./NodeTransport.js"
 
 /** Where to listen. */
@@ -82,7 +84,9 @@ export const make = (
 ): Effect.Effect<Context.Tag.Service<SmtpServer>, ListenError, Scope.Scope | Hooks.Hooks | ServerConfig> =>
   Effect.gen(function*() {
     const listener = yield* listen(options)
-    const stats = yield* Server.serve(listener)
+    // Reverse lookups use a Resolver the application provides, else Node's.
+    const resolver = Option.getOrElse(yield* Effect.serviceOption(Resolver.Resolver), NodeResolver.make)
+    const stats = yield* Server.serve(listener).pipe(Effect.provideService(Resolver.Resolver, resolver))
     return { address: listener.address, stats }
   })
 

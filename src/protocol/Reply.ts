@@ -197,6 +197,19 @@ export const table = {
   encryptionRequired: make(538, "Error: Must issue a STARTTLS command first", "5.7.11"),
   authRequired: (text = "Error: authentication Required"): Reply => make(530, text, "5.7.0"),
 
+  // REQUIRETLS (RFC 8689 §4.1: the option is only meaningful on a session that uses TLS)
+  requireTlsNotSecure: make(530, "REQUIRETLS not permitted on non-TLS connections", "5.7.0"),
+
+  // XCLIENT / XFORWARD (Postfix): replies in smtp-server's words
+  proxyNotAllowed: make(550, "Error: Not allowed", "5.7.0"),
+  transactionInProgress: make(503, "Error: Mail transaction in progress", "5.5.1"),
+  badProxyParameters: make(501, "Error: Bad command parameter syntax", "5.5.4"),
+  badProxyAddress: make(501, "Error: Bad command parameter syntax. Invalid address", "5.5.4"),
+  badProxyHostname: make(501, "Error: Bad command parameter syntax. Invalid hostname", "5.5.4"),
+  badProxyPort: make(501, "Error: Bad command parameter syntax. Invalid port", "5.5.4"),
+  /** XCLIENT LOGIN refused by the auth hook: smtp-server answers 550 with the hook's text and closes. */
+  proxyLoginRefused: (text: string | ReadonlyArray<string>): Reply => make(550, text, "5.7.8"),
+
   // Refusals by hooks without a reply of their own
   /** A hook that failed with something other than SmtpError, or died. */
   internalError: make(451, "Error: internal server error", "4.3.0"),

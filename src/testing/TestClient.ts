@@ -17,7 +17,7 @@ export interface TestClient extends MemoryTransport.Peer {
 
 /** A server started for a test, serving the hooks and config in context until the scope closes. */
 export interface TestServer {
-  /** Opens a new connection, secure when `tls` is given; read the greeting with `client.reply`. */
+  /** Opens a new connection (secure from the start when `tls` is given); read the greeting with `client.reply`. */
   readonly connect: (info?: Transport.PeerInfo, tls?: Transport.TlsInfo) => Effect.Effect<TestClient>
   readonly stats: Server.Stats
 }
