@@ -14,6 +14,7 @@ import * as Mail from "./commands/Mail.js"
 import * as Quit from "./commands/Quit.js"
 import * as Rcpt from "./commands/Rcpt.js"
 import * as Rset from "./commands/Rset.js"
+import * as StartTls from "./commands/StartTls.js"
 import { ConnectionContext, type ServerState } from "./ConnectionContext.js"
 import type * as Hooks from "./Hooks.js"
 import type { Config } from "./ServerConfig.js"
@@ -33,7 +34,7 @@ export const run = (
     const ref = Ref.unsafeMake(state)
     const ctx = new ConnectionContext(config, hooks, transport, ref, server)
     onReady(ctx)
-    const session: Session.Session["Type"] = { get: Ref.get(ref) }
+    const session: Session.Session["Type"] = { get: Ref.get(ref), raw: Effect.sync(() => transport.raw) }
     return serve(ctx).pipe(
       Effect.onInterrupt(() =>
         Effect.suspend(() => {
@@ -57,6 +58,8 @@ export const run = (
 const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Session> =>
   Effect.gen(function*() {
     const { config, hooks } = ctx
+    // Implicit TLS: the handshake comes before anything else is said.
+    if (config.secure && !(yield* StartTls.handshake(ctx))) return
     if (config.greetingDelay > 0) {
       yield* Effect.sleep(config.greetingDelay)
       // An early talker is most likely a spam bot that does not wait for the greeting.
@@ -68,6 +71,7 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
       ctx.closed = true
       return
     }
+    if (config.secure && !(yield* StartTls.secureHook(ctx))) return
     ctx.reply(Reply.table.greeting(config.name, config.lmtp, config.banner))
 
     while (!ctx.closed) {
@@ -101,6 +105,8 @@ const dispatch = (ctx: ConnectionContext, line: string): Effect.Effect<void, nev
     if (needsHello.has(command._tag) && session.heloName === undefined) {
       return Effect.sync(() => ctx.reply(Reply.table.sendHeloFirst(config.lmtp)))
     }
+    if (Command.verbOf(line) === "STARTTLS" && !StartTls.available(ctx)) return unrecognized(ctx)
+    if (StartTls.refusedBeforeTls(ctx, session, command)) return Effect.sync(() => ctx.reply(Reply.table.mustStartTls))
     switch (command._tag) {
       case "Invalid":
         return Effect.sync(() => ctx.reply(command.reply))
@@ -122,6 +128,8 @@ const dispatch = (ctx: ConnectionContext, line: string): Effect.Effect<void, nev
         return Info.help(ctx)
       case "Quit":
         return Quit.handle(ctx)
+      case "StartTls":
+        return StartTls.handle(ctx)
       default:
         // Extensions that are not enabled on this server (STARTTLS without TLS, AUTH without a mechanism, ...).
         return unrecognized(ctx)

@@ -7,6 +7,7 @@ import { Cause, Effect, Either, Option, Ref } from "effect"
 import * as Ehlo from "../protocol/Ehlo.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
+import * as StartTls from "./commands/StartTls.js"
 import type * as Hooks from "./Hooks.js"
 import type { Config } from "./ServerConfig.js"
 import * as Session from "./Session.js"
@@ -79,8 +80,8 @@ export class ConnectionContext {
   }
 
   /** The capability lines of an EHLO reply for the session as it is now. */
-  capabilities(_session: Session.SessionState): Array<string> {
-    return Ehlo.capabilities(this.config)
+  capabilities(session: Session.SessionState): Array<string> {
+    return Ehlo.capabilities({ ...this.config, startTls: StartTls.advertised(this, session) })
   }
 
   /**

@@ -56,7 +56,13 @@ export const schema = Schema.Struct({
   hideENHANCEDSTATUSCODES: flag(false),
   hideDSN: flag(false),
   /** Advertise `SIZE` without the number (the limit is still enforced). */
-  hideSize: flag(false)
+  hideSize: flag(false),
+  /** Implicit TLS (port 465 style): the connection starts TLS before anything else, greeting included. */
+  secure: flag(false),
+  /** Refuse MAIL and AUTH with 530 5.7.0 until the client has done STARTTLS (RFC 3207 §4). */
+  needsUpgrade: flag(false),
+  /** Leave STARTTLS out of the EHLO reply; the command is still accepted. */
+  hideSTARTTLS: flag(false)
 })
 
 /** Options as a user writes them: every field optional. */

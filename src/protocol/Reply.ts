@@ -163,6 +163,11 @@ export const table = {
   dataAccepted: make(250, "OK: message accepted", "2.6.0"),
   bareLineEnding: make(550, "Error: bare CR or LF in message content is not allowed", "5.6.0"),
 
+  // TLS (RFC 3207)
+  readyToStartTls: make(220, "Ready to start TLS", "2.0.0"),
+  tlsAlreadyActive: make(503, "Error: TLS already active", "5.5.1"),
+  mustStartTls: make(530, "Must issue a STARTTLS command first", "5.7.0"),
+
   // Refusals by hooks without a reply of their own
   /** A hook that failed with something other than SmtpError, or died. */
   internalError: make(451, "Error: internal server error", "4.3.0"),
