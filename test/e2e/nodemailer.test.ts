@@ -140,7 +140,7 @@ describe("nodemailer against the Node binding", () => {
       assert.strictEqual(
         Buffer.concat(received).toString(),
         "220 mx.test ESMTP\r\n250-mx.test Nice to meet you, [127.0.0.1]\r\n250-PIPELINING\r\n250-8BITMIME\r\n" +
-          "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 DSN\r\n250 2.0.0 OK\r\n221 2.0.0 Bye\r\n"
+          "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250 STARTTLS\r\n250 2.0.0 OK\r\n221 2.0.0 Bye\r\n"
       )
       socket.destroy()
     }).pipe(Effect.scoped))
