@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Ref, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Ref, Scope, TestClock } from "effect"
 import * as Hooks from "../../src/core/Hooks.js"
 import { type Input, ServerConfig } from "../../src/core/ServerConfig.js"
 import * as Session from "../../src/core/Session.js"
@@ -179,6 +179,17 @@ describe("STARTTLS", () => {
       assert.isFalse(yield* client.isClosed)
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(end)
+    }))
+
+  it.scoped("does not hold a shutdown for a handshake in progress", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      // Under the TestClock a shutdown that waited for closeTimeout would never end.
+      const server = yield* serverWith({ closeTimeout: 30_000 }).pipe(Scope.extend(scope))
+      const client = yield* connect(server, { startTls: Effect.never })
+      assert.strictEqual(yield* client.command("STARTTLS"), ready)
+      yield* Scope.close(scope, Exit.void)
+      yield* client.closed
     }))
 
   it.scoped("lets onSecure refuse the session with its reply", () =>

@@ -55,12 +55,20 @@ export const handshake = (ctx: ConnectionContext): Effect.Effect<boolean> => {
   const timed = socketTimeout > 0
     ? Effect.timeoutFail(startTls(), { duration: socketTimeout, onTimeout: () => timedOut })
     : startTls()
-  return Effect.matchEffect(timed, {
-    onFailure: (error) => {
-      ctx.closed = true
-      return Effect.logInfo("TLS handshake failed", error.message).pipe(Effect.as(false))
-    },
-    onSuccess: (tls) => Effect.as(Ref.update(ctx.session, Session.secured(tls)), true)
+  return Effect.suspend(() => {
+    // No transaction survives the handshake: a shutdown may end the session right away.
+    ctx.idle = true
+    return Effect.matchEffect(timed, {
+      onFailure: (error) => {
+        ctx.idle = false
+        ctx.closed = true
+        return Effect.logInfo("TLS handshake failed", error.message).pipe(Effect.as(false))
+      },
+      onSuccess: (tls) => {
+        ctx.idle = false
+        return Effect.as(Ref.update(ctx.session, Session.secured(tls)), true)
+      }
+    })
   })
 }
 
