@@ -8,6 +8,7 @@ import * as Ehlo from "../protocol/Ehlo.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
 import * as AuthPolicy from "./AuthPolicy.js"
+import * as StartTls from "./commands/StartTls.js"
 import type * as Hooks from "./Hooks.js"
 import * as Proxying from "./Proxying.js"
 import type { Config } from "./ServerConfig.js"
@@ -95,6 +96,7 @@ export class ConnectionContext {
     return Ehlo.capabilities({
       ...this.config,
       authMethods: AuthPolicy.offered(this.config, session),
+      startTls: StartTls.advertised(this, session),
       // RFC 8689 §4: offered only where the session itself is protected by TLS.
       requireTls: session.tls !== undefined && !this.config.hideREQUIRETLS,
       extra: Proxying.capabilities(this, session)

@@ -117,7 +117,13 @@ export const schema = Schema.Struct({
    */
   disableReverseLookup: flag(true),
   /** Longest wait in ms for the reverse lookup; past it the client is known as `[address]`. */
-  reverseLookupTimeout: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1500 })
+  reverseLookupTimeout: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1500 }),
+  /** Implicit TLS (port 465 style): the connection starts TLS before anything else, greeting included. */
+  secure: flag(false),
+  /** Refuse MAIL and AUTH with 530 5.7.0 until the client has done STARTTLS (RFC 3207 §4). */
+  needsUpgrade: flag(false),
+  /** Leave STARTTLS out of the EHLO reply; the command is still accepted. */
+  hideSTARTTLS: flag(false)
 })
 
 /** Options as a user writes them: every field optional. */

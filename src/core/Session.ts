@@ -163,6 +163,22 @@ export const authenticate: {
   (self: SessionState, user: unknown): SessionState
 } = dual(2, (self: SessionState, user: unknown): SessionState => ({ ...self, user }))
 
+/**
+ * RFC 3207 §4.2: once TLS is up the server forgets what the client said in plaintext (its
+ * greeting, any login, the transaction); the connection's own facts and counters stay.
+ */
+export const secured: {
+  (tls: Transport.TlsInfo): (self: SessionState) => SessionState
+  (self: SessionState, tls: Transport.TlsInfo): SessionState
+} = dual(2, (self: SessionState, tls: Transport.TlsInfo): SessionState => ({
+  ...self,
+  tls,
+  heloName: undefined,
+  openingCommand: undefined,
+  user: undefined,
+  envelope: emptyEnvelope
+}))
+
 /** RFC 3848 transmission type, as the `with` clause of a Received header names it. */
 export const transmissionType = (self: SessionState, lmtp: boolean): string => {
   const base = lmtp ? "LMTP" : self.openingCommand === "HELO" ? "SMTP" : "ESMTP"
@@ -173,4 +189,6 @@ export const transmissionType = (self: SessionState, lmtp: boolean): string => {
 export class Session extends Context.Tag("effect-smtp/Session")<Session, {
   /** The session as it is now. */
   readonly get: Effect.Effect<SessionState>
+  /** The transport's underlying object as it is now (Node: the socket, the TLS socket once secure), e.g. for the facade's `onSecure(socket, …)`. */
+  readonly raw: Effect.Effect<unknown>
 }>() {}

@@ -210,6 +210,11 @@ export const table = {
   /** XCLIENT LOGIN refused by the auth hook: smtp-server answers 550 with the hook's text and closes. */
   proxyLoginRefused: (text: string | ReadonlyArray<string>): Reply => make(550, text, "5.7.8"),
 
+  // TLS (RFC 3207)
+  readyToStartTls: make(220, "Ready to start TLS", "2.0.0"),
+  tlsAlreadyActive: make(503, "Error: TLS already active", "5.5.1"),
+  mustStartTls: make(530, "Must issue a STARTTLS command first", "5.7.0"),
+
   // Refusals by hooks without a reply of their own
   /** A hook that failed with something other than SmtpError, or died. */
   internalError: make(451, "Error: internal server error", "4.3.0"),

@@ -23,7 +23,7 @@ const serverWith = (config: Input = {}) =>
 
 const greeted = (server: TestClient.TestServer, secure = false) =>
   Effect.gen(function*() {
-    const client = yield* server.connect(undefined, secure ? tls : undefined)
+    const client = yield* server.connect(undefined, secure ? { tls } : {})
     yield* client.reply
     return client
   })
