@@ -70,7 +70,7 @@ describe("PROXY protocol over real sockets", () => {
         client.received(),
         "220 mx.test ESMTP\r\n250-mx.test Nice to meet you, [203.0.113.9]\r\n250-PIPELINING\r\n250-8BITMIME\r\n" +
           "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-CHUNKING\r\n250-BINARYMIME\r\n" +
-          "250 LIMITS RCPTMAX=1000\r\n"
+          "250-STARTTLS\r\n250 LIMITS RCPTMAX=1000\r\n"
       )
       const session = yield* nextSession
       assert.deepStrictEqual(

@@ -35,7 +35,7 @@ const start = (options: Partial<NodeSmtpServer.Options> = {}, hooks: Hooks.Imple
       closed: yield* Queue.unbounded<Session.SessionState>(),
       delivered: yield* Queue.unbounded<{ readonly session: Session.SessionState; readonly body: string }>()
     }
-    const layer = NodeSmtpServer.layer({ port: 0, host: "127.0.0.1", name: "mx.test", ...options }).pipe(
+    const layer = NodeSmtpServer.layer({ port: 0, host: "127.0.0.1", name: "mx.test", hideCHUNKING: true, hideLIMITS: true, ...options }).pipe(
       Layer.provide(Hooks.layer({
         onSecure: (_tls, session) => Queue.offer(seen.secured, session),
         onClose: (session) => Queue.offer(seen.closed, session),
@@ -193,7 +193,8 @@ describe("client certificates", () => {
       assert.instanceOf(socket, tls.TLSSocket)
       assert.isTrue((socket as tls.TLSSocket).authorized)
       assert.strictEqual(yield* raw.command("EHLO c"), "250-mx.test Nice to meet you, [127.0.0.1]\r\n250-PIPELINING\r\n" +
-        "250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 DSN\r\n")
+        "250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-AUTH PLAIN LOGIN\r\n" +
+          "250 REQUIRETLS\r\n")
     }).pipe(Effect.scoped))
 
   it.live("refuses a certificate the CA did not sign: no greeting, onClose told, the server serves on", () =>
@@ -251,7 +252,7 @@ describe("client certificates", () => {
 
 describe("STARTTLS command injection (CVE-2011-0411)", () => {
   const ehloSecure = "250-mx.test Nice to meet you, [127.0.0.1]\r\n250-PIPELINING\r\n250-8BITMIME\r\n" +
-    "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 DSN\r\n"
+    "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-AUTH PLAIN LOGIN\r\n250 REQUIRETLS\r\n"
 
   it.live("discards a command written in the same write as STARTTLS", () =>
     Effect.gen(function*() {
