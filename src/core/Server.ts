@@ -38,7 +38,8 @@ export const serve = (
         // Sessions waiting for a command outside a transaction have nothing to finish.
         for (const [ctx, fiber] of open) if (ctx.idle) fiber.unsafeInterruptAsFork(fiber.id())
         if (config.closeTimeout > 0) {
-          yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeoutOption(config.closeTimeout))
+          // Finalizers run uninterruptibly: without this the timeout could not cut the wait short.
+          yield* Effect.interruptible(FiberSet.awaitEmpty(fibers)).pipe(Effect.timeoutOption(config.closeTimeout))
         }
       })
     )
