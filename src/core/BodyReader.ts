@@ -60,6 +60,15 @@ export class BodyReader {
     })
   }
 
+  /** One step of the body as `Hooks.Message.pull` gives it: the next pieces (never empty), or undefined at the end. */
+  get next(): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError> {
+    return Effect.matchEffect(Effect.suspend(() => this.pull()), {
+      onFailure: (error) => (Option.isNone(error) ? Effect.succeed(undefined) : Effect.fail(error.value)),
+      // A chunk can decode to nothing (only the end marker, or bytes past the limit): read on.
+      onSuccess: (chunk) => (Chunk.isEmpty(chunk) ? this.next : Effect.succeed(Chunk.toReadonlyArray(chunk)))
+    })
+  }
+
   /** Stops the hook's view of the body and reads the rest to the end of data (or the end of the connection). */
   get drain(): Effect.Effect<void> {
     this.detached = true

@@ -33,7 +33,12 @@ export const run = (
     const ref = Ref.unsafeMake(state)
     const ctx = new ConnectionContext(config, hooks, transport, ref, server)
     onReady(ctx)
-    const session: Session.Session["Type"] = { get: Ref.get(ref) }
+    const session: Session.Session["Type"] = {
+      get: Ref.get(ref),
+      get socket() {
+        return transport.raw
+      }
+    }
     return serve(ctx).pipe(
       Effect.onInterrupt(() =>
         Effect.suspend(() => {

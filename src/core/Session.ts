@@ -154,4 +154,6 @@ export const transmissionType = (self: SessionState, lmtp: boolean): string => {
 export class Session extends Context.Tag("effect-smtp/Session")<Session, {
   /** The session as it is now. */
   readonly get: Effect.Effect<SessionState>
+  /** The transport's underlying socket as it is now (TLS after STARTTLS), for hooks that pass it on, like the facade's `onSecure`. */
+  readonly socket?: unknown
 }>() {}
