@@ -13,6 +13,8 @@ export const handle = (ctx: ConnectionContext) =>
     const session = yield* Ref.get(ctx.session)
     if (session.envelope.rcptTo.length === 0) return ctx.reply(Reply.table.needRcpt)
     ctx.reply(Reply.table.startData)
+    // The client sends the body only after 354: it must not wait until the hook first reads.
+    yield* ctx.flush
     const reader = new BodyReader(ctx)
     const message: Hooks.Message = {
       envelope: session.envelope,
