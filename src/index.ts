@@ -13,3 +13,5 @@ export * as Session from "./core/Session.js"
 export { MessageError, SmtpError } from "./core/SmtpError.js"
 export * as Transport from "./core/Transport.js"
 export * as NodeSmtpServer from "./node/NodeSmtpServer.js"
+/** The smtp-server compatible facade; also the `effect-smtp/compat` entry. */
+export { SMTPServer } from "./compat/SMTPServer.js"
