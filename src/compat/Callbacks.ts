@@ -6,7 +6,7 @@
  * that throws or returns a rejected promise answers with that error; a second answer is
  * ignored and logged. Nothing a callback does can take the session or the process down.
  */
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer } from "effect"
 import { Readable } from "node:stream"
 import * as Hooks from "../core/Hooks.js"
 import * as Session from "../core/Session.js"
@@ -90,47 +90,61 @@ const messageOf = (err: unknown): string => {
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function"
 
+/** A callback's answer handlers: the callback itself, and what a throw or a rejection becomes. */
+interface Answer {
+  readonly callback: (err?: unknown, value?: unknown) => void
+  readonly failed: (error: unknown) => void
+}
+
 /**
- * Runs one callback as an Effect. The first answer wins: the callback's arguments, a
- * synchronous throw, or a rejected promise (both as an error). Later answers are logged.
- * `expose` lets the caller settle early (the data hook, when the connection broke).
+ * The answer handlers of one callback call. The first answer wins: the callback's arguments,
+ * a synchronous throw, or a rejected promise (both as an error, never an acceptance). Later
+ * answers are logged and ignored.
  */
+const answer = <A, E>(
+  host: Host,
+  stage: string,
+  cid: string,
+  decide: (err: unknown, value: unknown) => Effect.Effect<A, E>,
+  settle: (effect: Effect.Effect<A, E>) => void
+): Answer => {
+  let settled = false
+  const callback = (err?: unknown, value?: unknown) => {
+    if (settled) {
+      host.log.write("warn", `${stage} called back more than once; the later call is ignored`, { cid })
+      return
+    }
+    settled = true
+    settle(decide(err, value))
+  }
+  const failed = (error: unknown) => {
+    host.log.write("error", `${stage} failed: ${messageOf(error) || String(error)}`, { cid, err: error })
+    if (!settled) {
+      callback(error instanceof Error || typeof error === "string" ? error : new Error("Error: internal server error"))
+    }
+  }
+  return { callback, failed }
+}
+
+// Calls the application's callback function; a throw or a rejected promise goes to `failed`.
+const call = (answered: Answer, run: (callback: Answer["callback"]) => unknown): void => {
+  try {
+    const result = run(answered.callback)
+    if (isThenable(result)) result.then(undefined, answered.failed)
+  } catch (error) {
+    answered.failed(error)
+  }
+}
+
+/** Runs one callback as an Effect that completes with its first answer. */
 const fromCallback = <A, E>(
   host: Host,
   stage: string,
   cid: string,
-  run: (callback: (err?: unknown, value?: unknown) => void) => unknown,
-  decide: (err: unknown, value: unknown) => Effect.Effect<A, E>,
-  expose?: (settle: (effect: Effect.Effect<A, E>) => void) => void
+  run: (callback: Answer["callback"]) => unknown,
+  decide: (err: unknown, value: unknown) => Effect.Effect<A, E>
 ): Effect.Effect<A, E> =>
-  Effect.async<A, E>((resume) => {
-    let settled = false
-    const settle = (effect: Effect.Effect<A, E>) => {
-      if (settled) return
-      settled = true
-      resume(effect)
-    }
-    const callback = (err?: unknown, value?: unknown) => {
-      if (settled) {
-        host.log.write("warn", `${stage} called back more than once; the later call is ignored`, { cid })
-        return
-      }
-      settle(decide(err, value))
-    }
-    const failed = (error: unknown) => {
-      host.log.write("error", `${stage} failed: ${messageOf(error) || String(error)}`, { cid, err: error })
-      if (settled) return
-      // A throw is an answer: an error of the stage, never an acceptance.
-      callback(error instanceof Error || typeof error === "string" ? error : new Error("Error: internal server error"))
-    }
-    expose?.(settle)
-    try {
-      const result = run(callback)
-      if (isThenable(result)) result.then(undefined, failed)
-    } catch (error) {
-      failed(error)
-    }
-  })
+  Effect.async<A, E>((resume) => call(answer(host, stage, cid, decide, resume), run))
 
 const accept = (refuse: (text: string) => Reply.Reply) => (err: unknown): Effect.Effect<void, SmtpError> =>
   err ? Effect.fail(refusal(err, refuse)) : Effect.void
@@ -277,38 +291,29 @@ const dataVerdict = (err: unknown, value: unknown): Effect.Effect<Hooks.DataResu
 export const fromOnData = (host: Host): Layer.Layer<Hooks.OnData> =>
   Layer.succeed(Hooks.OnData, (message, state) => {
     if (host.callbacks.onData === defaults.onData) return drain(host, message, state.id)
-    return Effect.flatMap(Effect.runtime<never>(), (runtime) => {
+    return Effect.suspend(() => {
       const session = host.sessions.view(state)
-      const source = new BodySource(message, runtime)
+      const source = new BodySource(message)
+      const answered = answer(host, "onData", state.id, dataVerdict, (verdict) => source.settle(verdict))
+      source.failed = answered.failed
       const stream = host.streamType === "node" ? new NodeDataStream(source) : new WebDataStream(source)
-      return fromCallback<Hooks.DataResult, SmtpError | MessageError>(
-        host,
-        "onData",
-        state.id,
-        (callback) => host.callbacks.onData(stream as unknown as Types.DataStream, session, callback),
-        dataVerdict,
-        (settle) => {
-          source.onBroken = (error) => settle(Effect.fail(error))
-        }
-      ).pipe(
-        Effect.onInterrupt(() => Effect.sync(() => source.interrupt())),
-        // The core reads the rest of the body once no read of the application's is under way.
-        Effect.ensuring(Effect.suspend(() => {
-          source.finish()
-          return source.idle
-        }))
-      )
+      call(answered, (callback) => host.callbacks.onData(stream as unknown as Types.DataStream, session, callback))
+      return source.serve
     })
   })
 
-// The default onData without a stream: the core drains the body; when logging, count it first.
+// The default onData without a stream: the core drains the body; when logging, read it first to count it.
 const drain = (host: Host, message: Hooks.Message, cid: string): Effect.Effect<void, never> =>
   host.log.enabled
-    ? Stream.runDrain(message.body).pipe(
+    ? pullAll(message).pipe(
       Effect.ignore,
       Effect.tap(() => host.log.write("info", `<received ${message.byteLength} bytes>`, { cid }))
     )
     : Effect.void
+
+// Reads the body to its end through the low-level pull (a Stream costs far more per message).
+const pullAll = (message: Hooks.Message): Effect.Effect<void, MessageError> =>
+  Effect.flatMap(message.pull, (pieces) => (pieces === undefined ? Effect.void : pullAll(message)))
 
 /** Calls `onClose(session)` as the OnClose hook; what it throws or rejects with is logged. */
 export const fromOnClose = (host: Host): Layer.Layer<Hooks.OnClose> =>

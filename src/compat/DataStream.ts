@@ -4,25 +4,32 @@
  * (DESIGN: Web streams cost in Node). Each read runs the core's pull once and hands on one
  * chunk: the socket is read only as fast as the application reads.
  */
-import { Cause, Effect, Exit, type Fiber, Runtime } from "effect"
+import { Cause, Effect, Option } from "effect"
 import { Readable } from "node:stream"
 import type * as Hooks from "../core/Hooks.js"
-import type { MessageError } from "../core/SmtpError.js"
+import type { MessageError, SmtpError } from "../core/SmtpError.js"
 
-/** One message body being pulled for a stream: at most one pull at a time. */
+/** What the data hook ends with: the callback's verdict, or why the body broke. */
+export type Verdict = Effect.Effect<Hooks.DataResult, SmtpError | MessageError>
+
+type Delivery = (chunk: Uint8Array | undefined, error?: Error) => void
+
+/**
+ * One message body being read for a stream. The data hook's own fiber serves the stream:
+ * it waits for a read or for the callback's verdict, runs the core's pull for a read, and
+ * ends with the verdict. So there is one pull at a time, no fiber per read, and no read is
+ * under way once the hook returns and the core drains the rest.
+ */
 export class BodySource {
-  private fiber: Fiber.RuntimeFiber<ReadonlyArray<Uint8Array> | undefined, MessageError> | undefined
-  private waiters: Array<() => void> = []
+  private request: Delivery | undefined = undefined
+  private verdict: Verdict | undefined = undefined
+  private wake: (() => void) | undefined = undefined
   private finished = false
-  private readonly run: (
-    effect: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError>
-  ) => Fiber.RuntimeFiber<ReadonlyArray<Uint8Array> | undefined, MessageError>
-  /** Told when the connection broke or timed out under a read: the data hook ends without waiting for the callback. */
-  onBroken: ((error: MessageError) => void) | undefined = undefined
 
-  constructor(private readonly message: Hooks.Message, runtime: Runtime.Runtime<never>) {
-    this.run = Runtime.runFork(runtime)
-  }
+  /** Handles what the application's stream handlers throw while a chunk is handed on. */
+  failed: (error: unknown) => void = () => {}
+
+  constructor(private readonly message: Hooks.Message) {}
 
   /** Body bytes received so far. */
   get byteLength(): number {
@@ -34,55 +41,100 @@ export class BodySource {
     return this.message.sizeExceeded
   }
 
-  /** Reads the next chunk and calls back with it, with `undefined` at the end, or with the error that broke the stream. */
-  pull(onResult: (chunk: Uint8Array | undefined, error?: Error) => void): void {
-    if (this.finished) return onResult(undefined)
-    const fiber = this.run(this.message.pull)
-    this.fiber = fiber
-    fiber.addObserver((exit) => {
-      this.fiber = undefined
-      if (Exit.isSuccess(exit)) {
-        const pieces = exit.value
+  /** Asks for the next chunk: `deliver` gets it, `undefined` at the end, or the error that broke the stream. */
+  pull(deliver: Delivery): void {
+    if (this.finished) return this.hand(deliver, undefined)
+    this.request = deliver
+    this.resume()
+  }
+
+  /** The callback answered: the hook ends with `verdict`; later reads see the end. */
+  settle(verdict: Verdict): void {
+    if (this.verdict !== undefined) return
+    this.verdict = verdict
+    this.finished = true
+    this.resume()
+  }
+
+  /** The data hook: serves reads until the verdict. */
+  readonly serve: Verdict = Effect.suspend(() => this.step()).pipe(
+    Effect.onInterrupt(() =>
+      Effect.sync(() => {
+        // Shutdown: a reader still waiting learns that the connection is gone.
+        this.finished = true
+        const request = this.request
+        this.request = undefined
+        if (request !== undefined) this.hand(request, undefined, brokenError(false))
+      })
+    )
+  )
+
+  private step(): Verdict {
+    const verdict = this.verdict
+    if (verdict !== undefined) {
+      const request = this.request
+      this.request = undefined
+      if (request !== undefined) this.hand(request, undefined)
+      return verdict
+    }
+    const request = this.request
+    if (request === undefined) {
+      return Effect.zipRight(
+        Effect.async<void>((resume) => {
+          this.wake = () => resume(Effect.void)
+          return Effect.sync(() => {
+            this.wake = undefined
+          })
+        }),
+        Effect.suspend(() => this.step())
+      )
+    }
+    this.request = undefined
+    return Effect.matchCauseEffect(this.message.pull, {
+      onSuccess: (pieces) => {
         if (pieces === undefined) {
           this.finished = true
-          onResult(undefined)
+          this.hand(request, undefined)
         } else {
           // Few and large chunks: the pieces of one socket read become one.
-          onResult(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces as Array<Uint8Array>))
+          this.hand(request, pieces.length === 1 ? pieces[0] : Buffer.concat(pieces as Array<Uint8Array>))
         }
-      } else {
+        return this.step()
+      },
+      onFailure: (cause) => {
         this.finished = true
-        const failure = Cause.failureOption(exit.cause)
-        const reason = failure._tag === "Some" ? failure.value.reason : "Disconnected"
-        // Past the size limit (with rejectOversized) or a refused line ending, the core answers: the stream just ends.
-        if (reason === "SizeExceeded" || reason === "BareLineEnding") {
-          onResult(undefined)
-        } else {
-          if (failure._tag === "Some") this.onBroken?.(failure.value)
-          onResult(undefined, brokenError(reason === "Timeout"))
+        const failure = Cause.failureOption(cause)
+        if (Option.isNone(failure)) {
+          this.hand(request, undefined, brokenError(false))
+          return Effect.failCause(cause)
         }
+        // Past the size limit (with rejectOversized) or a refused line ending, the core answers: the stream just ends.
+        if (failure.value.reason === "SizeExceeded" || failure.value.reason === "BareLineEnding") {
+          this.hand(request, undefined)
+          return this.step()
+        }
+        // The client left or timed out: no reply can be sent, so the hook ends without waiting for the callback.
+        this.hand(request, undefined, brokenError(failure.value.reason === "Timeout"))
+        return Effect.fail(failure.value)
       }
-      const waiters = this.waiters
-      this.waiters = []
-      for (const wake of waiters) wake()
     })
   }
 
-  /** Stops handing out chunks: the callback has answered, and the core reads the rest. */
-  finish(): void {
-    this.finished = true
+  private resume(): void {
+    const wake = this.wake
+    if (wake !== undefined) {
+      this.wake = undefined
+      wake()
+    }
   }
 
-  /** Completes when no pull is running, so the core can read the rest of the body alone. */
-  readonly idle: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.fiber === undefined) return resume(Effect.void)
-    this.waiters.push(() => resume(Effect.void))
-  })
-
-  /** Interrupts a running pull: the session is being shut down. */
-  interrupt(): void {
-    const fiber = this.fiber
-    if (fiber !== undefined) fiber.unsafeInterruptAsFork(fiber.id())
+  // A Node stream runs 'data' handlers inside push: what they throw is the application's failure, not the hook's.
+  private hand(deliver: Delivery, chunk: Uint8Array | undefined, error?: Error): void {
+    try {
+      deliver(chunk, error)
+    } catch (thrown) {
+      this.failed(thrown)
+    }
   }
 }
 

@@ -403,12 +403,16 @@ describe("onData", () => {
   })
 
   it("updates byteLength and sizeExceeded while the stream is read", async () => {
+    const firstChunk = deferred<void>()
     const seen = deferred<Array<[number, boolean]>>()
     const { port } = await start({
       size: 50_000,
       onData: async (stream, _session, callback) => {
         const states: Array<[number, boolean]> = [[stream.byteLength, stream.sizeExceeded]]
-        for await (const _chunk of stream) states.push([stream.byteLength, stream.sizeExceeded])
+        for await (const _chunk of stream) {
+          states.push([stream.byteLength, stream.sizeExceeded])
+          firstChunk.resolve()
+        }
         states.push([stream.byteLength, stream.sizeExceeded])
         seen.resolve(states)
         callback(null)
@@ -417,15 +421,11 @@ describe("onData", () => {
     const client = await inTransaction(port)
     await client.command("DATA")
     client.send("x".repeat(998) + "\r\n")
-    const states = await new Promise<Array<[number, boolean]>>((resolve) => {
-      // The rest only after the first chunk was seen, so the counters are seen moving.
-      setTimeout(() => {
-        client.send(("y".repeat(998) + "\r\n").repeat(100) + ".\r\n")
-        seen.promise.then(resolve)
-      }, 50)
-    })
-    assert.deepStrictEqual(states[0], [0, false])
-    assert.deepStrictEqual(states[1], [1000, false])
+    // The rest only once the first chunk was read, so the counters are seen moving.
+    await firstChunk.promise
+    client.send(("y".repeat(998) + "\r\n").repeat(100) + ".\r\n")
+    const states = await seen.promise
+    assert.deepStrictEqual(states.slice(0, 2), [[0, false], [1000, false]])
     const last = states[states.length - 1]!
     assert.isTrue(last[1])
     assert.isAbove(last[0], 50_000)
@@ -450,7 +450,7 @@ describe("onData", () => {
     const client = await inTransaction(port)
     await client.command("DATA")
     client.send("Subject: cut\r\n\r\npart of a")
-    setTimeout(() => client.socket.destroy(), 20)
+    client.socket.destroy()
     const error = (await failed.promise) as Error & { code?: string }
     assert.strictEqual(error.message, "Connection closed before the message was received in full")
     assert.strictEqual(error.code, "ECONNECTION")
@@ -474,6 +474,43 @@ describe("onData", () => {
     const client = await inTransaction(port)
     assert.strictEqual(await sendMessage(client, "Subject: node\r\n\r\n..dot\r\n"), "250 stored\r\n")
     assert.deepStrictEqual(await received.promise, ["Subject: node\r\n\r\n.dot\r\n", 23, false])
+  })
+
+  it("a throw in a Node stream's data handler refuses the message like callback(err)", async () => {
+    const { port } = await start({
+      streamType: "node",
+      onData(stream, _session, callback) {
+        stream.on("data", () => {
+          throw withCode("parser crashed", 451)
+        })
+        stream.on("end", () => callback(null))
+      }
+    })
+    const client = await inTransaction(port)
+    assert.strictEqual(await sendMessage(client), "451 parser crashed\r\n")
+    assert.strictEqual(await client.command("NOOP"), "250 OK\r\n")
+  })
+
+  it("a second data callback is ignored: one reply per message", async () => {
+    const { port } = await start({
+      onData(stream, _session, callback) {
+        new Response(stream).text().then(() => {
+          callback(null, "first")
+          callback(new Error("second"))
+        })
+      }
+    })
+    const client = await inTransaction(port)
+    assert.strictEqual(await sendMessage(client), "250 first\r\n")
+    assert.strictEqual(await client.command("NOOP"), "250 OK\r\n")
+  })
+
+  it("the default onData drains, answers 250 and logs the size", async () => {
+    const infos: Array<string> = []
+    const { port } = await start({ logger: { info: (_fields: unknown, message: string) => infos.push(message) } })
+    const client = await inTransaction(port)
+    assert.strictEqual(await sendMessage(client, "12345678\r\n"), "250 OK: message queued\r\n")
+    assert.include(infos, "<received 10 bytes>")
   })
 
   it("delivers nodemailer's messages with exact bodies, several on one connection", async () => {
@@ -538,9 +575,12 @@ describe("lifecycle", () => {
     const onUnhandled = (reason: unknown) => unhandled.push(reason)
     process.on("unhandledRejection", onUnhandled)
     try {
-      const second = new SMTPServer()
+      const failed = deferred<void>()
+      const second = new SMTPServer({ logger: { error: () => failed.resolve() } })
       second.listen(port, "127.0.0.1")
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      await failed.promise
+      // Node reports unhandled rejections when the tick that rejected ends.
+      await new Promise((resolve) => setImmediate(resolve))
       assert.deepStrictEqual(unhandled, [])
     } finally {
       process.off("unhandledRejection", onUnhandled)
