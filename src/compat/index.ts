@@ -5,7 +5,9 @@
  */
 import { SMTPServer } from "./SMTPServer.js"
 
+/** The server class: options, callbacks, events, listen/close. */
 export { SMTPServer }
+/** The documented types: options, session, address, auth, streams, in smtp-server's spelling. */
 export type * from "./Types.js"
 /** The adapters from callbacks to hook Layers, for mixing callback code into an Effect server. */
 export * as Callbacks from "./Callbacks.js"

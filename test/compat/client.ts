@@ -138,3 +138,14 @@ export const deferred = <A>(): { promise: Promise<A>; resolve: (value: A) => voi
   })
   return { promise, resolve }
 }
+
+/** An Error with a reply code, as applications build them. */
+export const withCode = (message: string, responseCode?: number): Error =>
+  Object.assign(new Error(message), responseCode === undefined ? {} : { responseCode })
+
+/** Sends one message on an open transaction and returns the reply. */
+export const sendMessage = async (client: RawClient, body = "Subject: x\r\n\r\nhi\r\n"): Promise<string> => {
+  await client.command("DATA")
+  client.send(`${body}.\r\n`)
+  return client.reply()
+}
