@@ -174,4 +174,3 @@ describe("late-bound callbacks", () => {
     }
   })
 })
-

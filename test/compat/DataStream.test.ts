@@ -142,4 +142,3 @@ describe("onData", () => {
     assert.deepStrictEqual(bodies, raws)
   })
 })
-

@@ -53,4 +53,3 @@ describe("logger", () => {
     assert.match(String(connection![1]["cid"]), /^[0-9a-v]{16}$/)
   })
 })
-

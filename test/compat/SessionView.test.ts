@@ -139,4 +139,3 @@ describe("the session object", () => {
     assert.isTrue(signal.aborted)
   })
 })
-
