@@ -2,6 +2,8 @@
  * The logger option: console, silent, bunyan-style.
  */
 import { assert, describe, it, vi } from "@effect/vitest"
+import { Effect, Fiber, FiberSet } from "effect"
+import * as Logging from "../../src/compat/Logging.js"
 import { greeted, inTransaction, start } from "./client.js"
 
 describe("logger", () => {
@@ -52,4 +54,38 @@ describe("logger", () => {
     assert.strictEqual(connection![1]["component"], "edge")
     assert.match(String(connection![1]["cid"]), /^[0-9a-v]{16}$/)
   })
+})
+
+describe("Logging.layer", () => {
+  it.scoped("routes the core's Effect logs, annotations and causes, also from fibers started under it", () =>
+    Effect.gen(function*() {
+      const calls: Array<[string, Record<string, unknown>, string]> = []
+      const log = Logging.make({
+        debug: (fields: Record<string, unknown>, message: string) => calls.push(["debug", fields, message]),
+        error: (fields: Record<string, unknown>, message: string) => calls.push(["error", fields, message])
+      }, "mx")
+      // As Server.serve does: a runtime captured under the layer forks the sessions later.
+      const set = yield* FiberSet.make()
+      const runFork = yield* FiberSet.runtime(set)<never>().pipe(Effect.provide(Logging.layer(log)))
+      const fiber = runFork(
+        Effect.logDebug("detail").pipe(
+          Effect.zipRight(Effect.logError("hook failed", new Error("boom"))),
+          Effect.annotateLogs({ session: "abc" })
+        )
+      )
+      yield* Fiber.await(fiber)
+      assert.deepStrictEqual(calls.map(([level, fields, message]) => [level, fields["component"], fields["cid"], message]), [
+        ["debug", "mx", "abc", "detail"],
+        ["error", "mx", "abc", "hook failed Error: boom"]
+      ])
+    }))
+
+  it.effect("silent logs nothing and sets the minimum level to None", () =>
+    Effect.gen(function*() {
+      const spy = vi.spyOn(console, "log").mockImplementation(() => {})
+      yield* Effect.logError("nobody hears this").pipe(Effect.provide(Logging.layer(Logging.silent)))
+      const calls = spy.mock.calls.length
+      spy.mockRestore()
+      assert.strictEqual(calls, 0)
+    }))
 })
