@@ -20,3 +20,5 @@ export * as Transport from "./core/Transport.js"
 export * as NodeResolver from "./node/NodeResolver.js"
 export * as NodeSmtpServer from "./node/NodeSmtpServer.js"
 export * as NodeTls from "./node/NodeTls.js"
+/** The smtp-server compatible facade; also the `effect-smtp/compat` entry. */
+export { SMTPServer } from "./compat/SMTPServer.js"

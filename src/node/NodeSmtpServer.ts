@@ -53,24 +53,43 @@ export class SmtpServer extends Context.Tag("effect-smtp/SmtpServer")<SmtpServer
 export const listen = (
   options: ListenOptions,
   contexts?: NodeTls.Contexts
+): Effect.Effect<Transport.Listener, ListenError, Scope.Scope> => listenOn(net.createServer(), options, undefined, contexts)
+
+/** A `net.Server` not listening yet, for callers that hand it out before `listenOn` (the facade's `server.server`). */
+export const netServer = (): net.Server => net.createServer()
+
+/**
+ * Makes `server` listen on `options` until the scope closes. Errors after it listens (e.g.
+ * EMFILE on accept) go to `onError`, logged when absent: they never crash the process.
+ */
+export const listenOn = (
+  server: net.Server,
+  options: ListenOptions,
+  onError?: (error: Error) => void,
+  contexts?: NodeTls.Contexts
 ): Effect.Effect<Transport.Listener, ListenError, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.async<net.Server, ListenError>((resume) => {
-      const server = net.createServer()
-      const onError = (error: NodeJS.ErrnoException) => {
+    Effect.async<(error: Error) => void, ListenError>((resume) => {
+      const onListenError = (error: NodeJS.ErrnoException) => {
         server.close()
         resume(Effect.fail(new ListenError({ code: error.code, message: error.message, cause: error })))
       }
-      server.once("error", onError)
+      server.once("error", onListenError)
       server.listen({ port: options.port, host: options.host, backlog: options.backlog }, () => {
-        server.off("error", onError)
+        server.off("error", onListenError)
         // Later server-level errors (e.g. EMFILE on accept) must not crash the process.
-        server.on("error", (error) => Effect.runFork(Effect.logError("listener error", error)))
-        resume(Effect.succeed(server))
+        const onLaterError = onError ?? ((error: Error) => Effect.runFork(Effect.logError("listener error", error)))
+        server.on("error", onLaterError)
+        resume(Effect.succeed(onLaterError))
       })
     }),
-    (server) => Effect.sync(() => server.listening && server.close())
-  ).pipe(Effect.map((server) => fromServer(server, contexts)))
+    (onLaterError) =>
+      Effect.sync(() => {
+        if (server.listening) server.close()
+        // The same server may listen again (the facade's listen after close).
+        server.off("error", onLaterError)
+      })
+  ).pipe(Effect.map(() => fromServer(server, contexts)))
 
 /** Adapts a listening `net.Server`; with `contexts`, its connections can start TLS. */
 export const fromServer = (server: net.Server, contexts?: NodeTls.Contexts): Transport.Listener => {
@@ -78,14 +97,17 @@ export const fromServer = (server: net.Server, contexts?: NodeTls.Contexts): Tra
   const address: Transport.ListenAddress = typeof bound === "object" && bound !== null
     ? { address: bound.address, port: bound.port, family: bound.family }
     : { address: String(bound), port: 0, family: "unix" }
+  let accept: ((socket: net.Socket) => void) | undefined
   return {
     address,
     start: (onConnection) =>
       Effect.sync(() => {
-        server.on("connection", (socket: net.Socket) => onConnection(NodeTransport.fromSocket(socket, { contexts })))
+        accept = (socket: net.Socket) => onConnection(NodeTransport.fromSocket(socket, { contexts }))
+        server.on("connection", accept)
       }),
     stop: Effect.sync(() => {
       if (server.listening) server.close()
+      if (accept) server.off("connection", accept)
     })
   }
 }

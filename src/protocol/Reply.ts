@@ -220,7 +220,12 @@ export const table = {
   internalError: make(451, "Error: internal server error", "4.3.0"),
   hookTimeout: make(451, "Error: timed out while processing the command", "4.3.0"),
   mailboxUnavailable: (text: string): Reply => make(550, text, "5.1.1"),
-  connectionRefused: (text: string): Reply => make(554, text, "5.7.1")
+  connectionRefused: (text: string): Reply => make(554, text, "5.7.1"),
+  // smtp-server's defaults for an application error without a code, by stage.
+  /** A message the data hook refused without a code of its own: transient, so the client retries. */
+  messageRefused: (text: string): Reply => make(450, text, "4.2.1"),
+  /** A login the auth hook refused without a code of its own. */
+  authRefused: (text: string): Reply => make(535, text, "5.7.8")
 } as const
 
 // smtp-server's `heloResponse` format: the first %s is the server name, the second the client name.

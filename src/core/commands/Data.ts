@@ -21,6 +21,7 @@ export const handle = (ctx: ConnectionContext) =>
     const message: Hooks.Message = {
       envelope: session.envelope,
       body: reader.stream,
+      pull: reader.next,
       get byteLength() {
         return reader.byteLength
       },
