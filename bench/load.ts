@@ -123,7 +123,7 @@ const runMessages = async (spec: LoadSpec.MessagesSpec): Promise<LoadSpec.Result
       slots[i] = undefined
     }
   }
-  if (spec.warmup > 0) await phase(spec.connections, spec.warmup, spec.timeCapMs, iteration)
+  if (spec.warmup > 0) await phase(spec.connections, spec.warmup, spec.warmupCapMs, iteration)
   await ready({ event: "ready" })
   const errorsBefore = errors.count
   const { capped, seconds, tally } = await phase(spec.connections, spec.count, spec.timeCapMs, iteration)
@@ -162,7 +162,7 @@ const runSessions = async (spec: LoadSpec.SessionsSpec): Promise<LoadSpec.Result
       client?.destroy()
     }
   }
-  if (spec.warmup > 0) await phase(spec.concurrency, spec.warmup, spec.timeCapMs, iteration)
+  if (spec.warmup > 0) await phase(spec.concurrency, spec.warmup, spec.warmupCapMs, iteration)
   await ready({ event: "ready" })
   const errorsBefore = errors.count
   latencies = []
@@ -208,7 +208,7 @@ const runIdle = async (spec: LoadSpec.IdleSpec): Promise<LoadSpec.Result> => {
 
 const main = async (): Promise<void> => {
   const spec = JSON.parse(process.argv[2] ?? "") as LoadSpec.Spec
-  // Warm-up and measuring each have the cap; the wait for the runner's go-ahead is short.
+  // Warm-up is capped at most like measuring; the wait for the runner's go-ahead is short.
   const limitMs = spec.timeCapMs * 2 + watchdogGraceMs
   const watchdog = setTimeout(() => {
     process.stderr.write(`load generator: no result ${limitMs} ms after start\n`)

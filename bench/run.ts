@@ -4,11 +4,16 @@
  * (A B C, B C A, C A B), three repeats, a fresh server process per run; the tables give medians
  * and each effect-smtp face's ratio to smtp-server measured in the same repeat.
  *
+ * The servers and the generator run as plain `node` on JavaScript that tsc emits at the start
+ * (bench/tsconfig.json): through tsx's loader an Effect server takes 5–7 s to start on a busy
+ * 2-core machine, and there are 54–81 starts. `--tsx` runs the sources through tsx instead.
+ *
  *   npm run bench                       the whole benchmark (about 10 minutes on 2 cores)
  *   npm run bench -- --quick            one repeat, smaller counts
  *   npm run bench -- --only small-100   some scenarios (comma-separated keys; "bdat" for bench/bdat.ts)
- *   npm run bench -- --cpu-prof         run the servers compiled by tsc (readable names and lines) under
- *                                       `node --cpu-prof`, one folder per run in bench/results/profiles/;
+ *   npm run bench -- --tsx              no compile step: every process runs `node --import tsx`
+ *   npm run bench -- --cpu-prof         run the servers under `node --cpu-prof` (compiled: readable names
+ *                                       and lines), one folder per run in bench/results/profiles/;
  *                                       `npx tsx bench/profileTop.ts <folder>` lists the top self times
  *                                       while the load generator measured
  *
@@ -31,10 +36,13 @@ const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const serversDir = path.join(benchDir, "servers")
 const resultsDir = path.join(benchDir, "results")
 const profilesDir = path.join(resultsDir, "profiles")
-// Inside the package, so compiled code still finds node_modules.
+// Inside the package, so compiled code still finds node_modules; bench/tsconfig.json says so too.
 const buildDir = path.join(resultsDir, "build")
 const packageRoot = path.dirname(benchDir)
-const loadScript = path.join(benchDir, "load.ts")
+
+/** The file to run for a bench/ source file: itself under tsx, else what tsc emitted for it. */
+const runnable = (options: Options, source: string): string =>
+  options.tsx ? source : path.join(buildDir, path.relative(packageRoot, source).replace(/\.ts$/, ".js"))
 const bdatScript = path.join(benchDir, "bdat.ts")
 /** The incumbent every ratio is taken against. */
 const baselineFile = "smtp-server.ts"
@@ -45,23 +53,27 @@ interface Options {
   readonly quick: boolean
   readonly only: ReadonlySet<string> | undefined
   readonly cpuProf: boolean
+  readonly tsx: boolean
 }
 
 const parseArgs = (argv: ReadonlyArray<string>): Options => {
   let quick = false
   let cpuProf = false
+  let tsx = false
   let only: Set<string> | undefined
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === "--quick") quick = true
     else if (arg === "--cpu-prof") cpuProf = true
+    else if (arg === "--tsx") tsx = true
     else if (arg === "--only" || arg.startsWith("--only=")) {
       const value = arg === "--only" ? argv[++i] : arg.slice("--only=".length)
       if (value === undefined || value === "") throw new Error("--only needs scenario keys")
       only = new Set([...(only ?? []), ...value.split(",")])
-    } else throw new Error(`unknown argument ${arg}; use --quick, --only <keys>, --cpu-prof`)
+    } else throw new Error(`unknown argument ${arg}; use --quick, --only <keys>, --cpu-prof, --tsx`)
   }
-  return { quick, only, cpuProf }
+  if (cpuProf && tsx) throw new Error("--cpu-prof profiles the compiled code: leave out --tsx")
+  return { quick, only, cpuProf, tsx }
 }
 
 /** A server file of bench/servers/: the incumbent first, then the others by name. */
@@ -113,8 +125,7 @@ const runOnce = async (scenario: Scenarios.Scenario, server: ServerFile, options
     ? path.join(profilesDir, `${scenario.key}-${server.file.replace(/\.ts$/, "")}-${Date.now()}`)
     : undefined
   const nodeArgs = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]
-  const script = options.cpuProf ? path.join(buildDir, "bench", "servers", server.file.replace(/\.ts$/, ".js")) : server.path
-  const child = new Child(script, [], env, { nodeArgs, tsx: !options.cpuProf })
+  const child = new Child(runnable(options, server.path), [], env, { nodeArgs, tsx: options.tsx })
   try {
     const listening = await child.next<Listening>(30_000, `${server.file}: listening`)
     server.name = listening.name
@@ -123,7 +134,7 @@ const runOnce = async (scenario: Scenarios.Scenario, server: ServerFile, options
     await sleep(500)
     const baselineRss = Proc.rss(pid)
     const spec = scenario.load(port, options.quick)
-    const load = new Child(loadScript, [JSON.stringify(spec)], {})
+    const load = new Child(runnable(options, path.join(benchDir, "load.ts")), [JSON.stringify(spec)], {}, { tsx: options.tsx })
     try {
       const limit = spec.timeCapMs * 2 + 60_000
       await load.next<LoadSpec.Ready>(limit, "load generator: ready")
@@ -141,6 +152,7 @@ const runOnce = async (scenario: Scenarios.Scenario, server: ServerFile, options
       const poll = throttled ? Proc.pollPeak(pid, 20) : undefined
       const cpuBefore = Proc.cpuSeconds(pid)
       const loadCpuBefore = Proc.cpuSeconds(load.pid)
+      const machineBefore = Proc.machineSeconds()
       const goMicros = monotonicMicros()
       load.send("go")
       const result = await load.next<LoadSpec.Result>(limit, "load generator: result")
@@ -153,6 +165,9 @@ const runOnce = async (scenario: Scenarios.Scenario, server: ServerFile, options
       const cpuSeconds = Proc.cpuSeconds(pid) - cpuBefore
       const loadCpuSeconds = Proc.cpuSeconds(load.pid) - loadCpuBefore
       const loadAverage = os.loadavg()[0]!
+      const machineAfter = Proc.machineSeconds()
+      const othersCpuSeconds = Math.max(0, machineAfter.busy - machineBefore.busy - cpuSeconds - loadCpuSeconds)
+      const stealSeconds = machineAfter.steal - machineBefore.steal
       const polled = poll?.stop()
       const peakRss = polled === undefined ? undefined : Math.max(polled, peakReset ? Proc.peakRss(pid) : 0)
       if (result.errors > 0) {
@@ -163,6 +178,8 @@ const runOnce = async (scenario: Scenarios.Scenario, server: ServerFile, options
         cpuSeconds,
         loadCpuSeconds,
         loadAverage,
+        othersCpuSeconds,
+        stealSeconds,
         baselineRss,
         greetingDelay: listening.greetingDelay,
         ...(loadedRss === undefined ? {} : { loadedRss }),
@@ -183,12 +200,13 @@ const describe = (scenario: Scenarios.Scenario, sample: Scenarios.Sample | undef
   if (sample === undefined) return "failed"
   const metrics = scenario.metrics.map((m) => `${format(m.read(sample))} ${m.unit}`).join(", ")
   const { capped, messages, seconds } = sample.result
+  const percent = (cpu: number) => `${format((cpu / seconds) * 100)}%`
   const busy = seconds > 0
-    ? `; server CPU ${format((sample.cpuSeconds / seconds) * 100)}%, load CPU ${format((sample.loadCpuSeconds / seconds) * 100)}%`
+    ? `; CPU: server ${percent(sample.cpuSeconds)}, generator ${percent(sample.loadCpuSeconds)}, others ${
+      percent(sample.othersCpuSeconds)
+    }, steal ${percent(sample.stealSeconds)}`
     : ""
-  return `${metrics} (${messages} in ${format(seconds)} s${capped ? ", time cap" : ""}${busy}; load average ${
-    format(sample.loadAverage)
-  })`
+  return `${metrics} (${messages} in ${format(seconds)} s${capped ? ", time cap" : ""}${busy})`
 }
 
 interface Row {
@@ -264,6 +282,7 @@ const summarise = (
 const format = (n: number | undefined): string => {
   if (n === undefined || !Number.isFinite(n)) return "—"
   const abs = Math.abs(n)
+  if (abs < 0.0005) return "0"
   if (abs >= 1000) return Math.round(n).toLocaleString("en-US")
   if (abs >= 100) return n.toFixed(0)
   if (abs >= 10) return n.toFixed(1)
@@ -345,13 +364,13 @@ const main = async (): Promise<void> => {
       `machine: ${info.nproc} × ${info.cpu}, ${info.memoryGiB} GiB, node ${info.node}, fd limit ${info.fdLimit}\n`
   )
 
-  if (options.cpuProf) {
-    console.log("compiling for --cpu-prof (tsc) ...")
-    execFileSync(
-      process.execPath,
-      [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.json", "--noEmit", "false", "--outDir", buildDir, "--declaration", "false", "--sourceMap", "false"],
-      { cwd: packageRoot, stdio: "inherit" }
-    )
+  if (!options.tsx) {
+    const compileStart = process.hrtime.bigint()
+    execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", path.join(benchDir, "tsconfig.json")], {
+      cwd: packageRoot,
+      stdio: "inherit"
+    })
+    console.log(`compiled src/ and bench/ to ${path.relative(packageRoot, buildDir)}/ in ${format(Number(process.hrtime.bigint() - compileStart) / 1e9)} s\n`)
   }
 
   const results: Array<ScenarioResult> = []

@@ -12,8 +12,9 @@ export interface MessagesSpec {
   readonly messageBytes: number
   /** Messages per connection before it QUITs and a new one opens (nodemailer's pool default is 100). */
   readonly perConnection: number
-  /** Messages sent before `ready`, not measured (JIT warm-up, connections opened). */
+  /** Messages sent before `ready`, not measured (JIT warm-up, connections opened), within `warmupCapMs`. */
   readonly warmup: number
+  readonly warmupCapMs: number
   /** Measured messages: the run stops at this count or `timeCapMs`, whichever comes first. */
   readonly count: number
   readonly timeCapMs: number
@@ -26,7 +27,9 @@ export interface SessionsSpec {
   /** Sessions running at once. */
   readonly concurrency: number
   readonly messageBytes: number
+  /** Sessions before `ready`, not measured, within `warmupCapMs`. */
   readonly warmup: number
+  readonly warmupCapMs: number
   readonly count: number
   readonly timeCapMs: number
 }

@@ -46,6 +46,14 @@ export const cpuSeconds = (pid: number): number => {
   return (Number(fields[11]) + Number(fields[12])) / clockTicks
 }
 
+/** CPU seconds the whole machine spent busy (all cores, steal excluded), and stolen by the hypervisor, from /proc/stat. */
+export const machineSeconds = (): { readonly busy: number; readonly steal: number } => {
+  const line = fs.readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user)
+  const [user, nice, system, , , irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number)
+  return { busy: (user! + nice! + system! + irq! + softirq!) / clockTicks, steal: (steal ?? 0) / clockTicks }
+}
+
 /** Polls RSS every `everyMs` and keeps the highest value until stopped. */
 export const pollPeak = (pid: number, everyMs: number): { readonly stop: () => number } => {
   let peak = 0
