@@ -234,6 +234,8 @@ interface ScenarioResult {
   readonly metrics: ReadonlyArray<MetricResult>
   /** Raw samples by server, in repeat order (NaN-free: a failed run is left out). */
   readonly samples: Record<string, ReadonlyArray<Scenarios.Sample | { readonly failed: string }>>
+  /** Median CPU share of other processes over the measured spans, in % of one core. */
+  readonly othersCpuPercent: number
 }
 
 const passes = (target: Scenarios.Target, better: "higher" | "lower", value: number): boolean =>
@@ -276,7 +278,17 @@ const summarise = (
   for (const server of servers) {
     samples[server.name] = (runs.get(server.file) ?? []).map((s) => s ?? { failed: "run failed" })
   }
-  return { key: scenario.key, title: scenario.title, ...(scenario.note ? { note: scenario.note } : {}), metrics, samples }
+  const othersCpuPercent = median(
+    [...runs.values()].flat().map((s) => s !== undefined && s.result.seconds > 0 ? (s.othersCpuSeconds / s.result.seconds) * 100 : Number.NaN)
+  )
+  return {
+    key: scenario.key,
+    title: scenario.title,
+    ...(scenario.note ? { note: scenario.note } : {}),
+    metrics,
+    samples,
+    othersCpuPercent
+  }
 }
 
 const format = (n: number | undefined): string => {
@@ -300,10 +312,11 @@ const targetText = (metric: MetricResult): string => {
 const tableLines = (result: ScenarioResult, markdown: boolean): Array<string> => {
   const lines: Array<string> = []
   for (const metric of result.metrics) {
-    const header = ["server", `median (${metric.unit})`, "ratio", "target", "pass"]
+    const header = ["server", `median (${metric.unit})`, "runs", "ratio", "target", "pass"]
     const body = metric.rows.map((row) => [
       row.server,
       format(row.median),
+      row.samples.map(format).join(" / "),
       row.ratio === undefined ? "1" : `${format(row.ratio)}×`,
       row.ratio === undefined ? "—" : targetText(metric),
       row.pass === undefined ? "—" : row.pass ? "pass" : "FAIL"
@@ -320,8 +333,43 @@ const tableLines = (result: ScenarioResult, markdown: boolean): Array<string> =>
       lines.push(title, render(header), ...body.map(render), "")
     }
   }
-  if (result.note) lines.push(markdown ? `_${result.note}_` : `note: ${result.note}`, "")
+  const others = `Other processes used a median ${format(result.othersCpuPercent)}% CPU (of ${
+    os.availableParallelism() * 100
+  }%) while these runs measured.`
+  const notes = result.note ? [result.note, others] : [others]
+  for (const note of notes) lines.push(markdown ? `_${note}_` : `note: ${note}`)
+  lines.push("")
   return lines
+}
+
+// One line per metric: smtp-server's median, each face's median and ratio, the target.
+const summaryLines = (results: ReadonlyArray<ScenarioResult>, markdown: boolean): Array<string> => {
+  const faces = results[0]?.metrics[0]?.rows.slice(1).map((row) => row.server) ?? []
+  const header = ["scenario", "metric", "smtp-server", ...faces.flatMap((face) => [face, "ratio"]), "target"]
+  const body = results.flatMap((result) =>
+    result.metrics.map((metric) => [
+      result.key,
+      `${metric.title} (${metric.unit})`,
+      format(metric.rows[0]?.median),
+      ...metric.rows.slice(1).flatMap((row) => [
+        format(row.median),
+        `${format(row.ratio)}×${row.pass === undefined ? "" : row.pass ? " pass" : " FAIL"}`
+      ]),
+      metric.target === undefined ? "—" : targetText(metric)
+    ])
+  )
+  if (markdown) {
+    return [
+      `| ${header.join(" | ")} |`,
+      `|${header.map((_, i) => i < 2 ? "---" : "---:").join("|")}|`,
+      ...body.map((row) => `| ${row.join(" | ")} |`),
+      ""
+    ]
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)))
+  const render = (cells: ReadonlyArray<string>) =>
+    cells.map((cell, i) => i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)).join("  ")
+  return [render(header), ...body.map(render), ""]
 }
 
 const machine = () => {
@@ -401,7 +449,8 @@ const main = async (): Promise<void> => {
   if (wantsBdat && fs.existsSync(bdatScript)) bdat = { exitCode: await runBdat(options.quick) }
 
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
-  console.log(`\nfinished in ${format(seconds)} s`)
+  if (results.length > 0) console.log(`\n== summary ==\n${summaryLines(results, false).join("\n")}`)
+  console.log(`finished in ${format(seconds)} s`)
   const report = {
     date: new Date().toISOString(),
     machine: info,
@@ -414,7 +463,13 @@ const main = async (): Promise<void> => {
   }
   fs.mkdirSync(resultsDir, { recursive: true })
   fs.writeFileSync(path.join(resultsDir, "latest.json"), JSON.stringify(report, null, 2) + "\n")
-  fs.writeFileSync(path.join(resultsDir, "latest.md"), results.flatMap((r) => tableLines(r, true)).join("\n"))
+  const heading = `${report.date}, ${info.nproc} × ${info.cpu}, node ${info.node}, ${repeats} repeat(s)${
+    options.quick ? " (quick)" : ""
+  }, ${format(seconds)} s`
+  fs.writeFileSync(
+    path.join(resultsDir, "latest.md"),
+    [heading, "", ...summaryLines(results, true), ...results.flatMap((r) => tableLines(r, true))].join("\n")
+  )
 }
 
 main().catch((error: unknown) => {
