@@ -3,6 +3,8 @@
  * most self time while the load generator measured (the window the runner saved beside the
  * profile; the whole profile when there is none), merged by name and source location; then self
  * time by package, and the project's own functions (src/, bench/) by total time (callees included).
+ * The profiler samples wall time: a process preempted inside a syscall (a socket write that wakes
+ * the client on loopback) shows that time as the syscall's (writeUtf8String), CPU or not.
  *
  *   npx tsx bench/profileTop.ts bench/results/profiles/<run folder or .cpuprofile> [count]
  */
@@ -21,6 +23,9 @@ interface Profile {
   readonly samples: ReadonlyArray<number>
   readonly timeDeltas: ReadonlyArray<number>
 }
+
+// Piped into `head`: stop quietly when the reader goes away.
+process.stdout.on("error", () => process.exit(0))
 
 const [target, countArg] = process.argv.slice(2)
 if (target === undefined) throw new Error("usage: profileTop.ts <run folder | file.cpuprofile> [count]")

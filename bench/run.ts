@@ -111,6 +111,15 @@ const median = (values: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
+// Each idle connection holds a descriptor in the generator and one in the server.
+const fitDescriptors = (spec: LoadSpec.Spec): LoadSpec.Spec => {
+  if (spec.kind !== "idle") return spec
+  const fits = fdLimit - 200
+  if (spec.connections <= fits) return spec
+  console.log(`    ! descriptor limit ${fdLimit}: ${fits} idle connections instead of ${spec.connections}`)
+  return { ...spec, connections: fits }
+}
+
 /** One run: a fresh server, the load generator against it, the server's resources around the measured part. */
 const runOnce = async (scenario: Scenarios.Scenario, server: ServerFile, options: Options): Promise<Scenarios.Sample> => {
   const port = await freePort()
@@ -133,7 +142,7 @@ const runOnce = async (scenario: Scenarios.Scenario, server: ServerFile, options
     // Let start-up garbage settle so the baseline is the idle server.
     await sleep(500)
     const baselineRss = Proc.rss(pid)
-    const spec = scenario.load(port, options.quick)
+    const spec = fitDescriptors(scenario.load(port, options.quick))
     const load = new Child(runnable(options, path.join(benchDir, "load.ts")), [JSON.stringify(spec)], {}, { tsx: options.tsx })
     try {
       const limit = spec.timeCapMs * 2 + 60_000
