@@ -145,7 +145,7 @@ export const all: ReadonlyArray<Scenario> = [
   },
   {
     key: "huge-200m",
-    title: "one 200 MiB message on one connection",
+    title: "one 200 MiB message on one connection (50 MiB with --quick)",
     greetingDelay: incumbentGreetingDelay,
     load: (port, quick) => ({
       kind: "messages",
@@ -162,7 +162,7 @@ export const all: ReadonlyArray<Scenario> = [
   },
   {
     key: "throttled-200m",
-    title: "one 200 MiB message, data hook reading at 64 MiB/s",
+    title: "one 200 MiB message, data hook reading at 64 MiB/s (64 MiB with --quick)",
     greetingDelay: incumbentGreetingDelay,
     throttleMiBps: 64,
     load: (port, quick) => ({
@@ -191,7 +191,7 @@ export const all: ReadonlyArray<Scenario> = [
   },
   {
     key: "idle-5000",
-    title: "5,000 idle connections after EHLO",
+    title: "5,000 idle connections after EHLO (1,000 with --quick)",
     greetingDelay: incumbentGreetingDelay,
     load: (port, quick) => ({ kind: "idle", port, connections: quick ? 1_000 : 5_000, parallel: 400, timeCapMs: 30_000 }),
     metrics: [{
