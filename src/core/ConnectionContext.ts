@@ -8,6 +8,7 @@ import * as Ehlo from "../protocol/Ehlo.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
 import * as AuthPolicy from "./AuthPolicy.js"
+import * as Cancellation from "./Cancellation.js"
 import * as StartTls from "./commands/StartTls.js"
 import type * as Hooks from "./Hooks.js"
 import * as Proxying from "./Proxying.js"
@@ -43,7 +44,24 @@ export class ConnectionContext {
    * or the client a trusted PROXY header named. XCLIENT/XFORWARD never change it.
    */
   peerAddress: string
+  /** True while a hook runs through `guard` (see Cancellation). */
+  inHook = false
+  /** True while a read from the peer is pending: the peer leaving then is told to that read. */
+  reading = false
+  /** Set once a read returned end-of-file: the code that read it was told the peer left. */
+  sawEof = false
+  /** Set once the transport reported the peer gone: no hook starts after that (see Cancellation). */
+  peerGone = false
   private out = ""
+  // One read within the idle limit, marked while pending (see Cancellation); built once, run per read.
+  private readonly readInput: Effect.Effect<Transport.ReadResult> = Effect.suspend(() => {
+    this.reading = true
+    return this.transport.read(this.config.socketTimeout)
+  }).pipe(Effect.map((result) => {
+    this.reading = false
+    if (result === Transport.EOF) this.sawEof = true
+    return result
+  }))
 
   constructor(
     readonly config: Config,
@@ -73,8 +91,8 @@ export class ConnectionContext {
 
   /** Flushes, then waits for the next chunk from the peer within the idle limit. */
   get read(): Effect.Effect<Transport.ReadResult> {
-    if (this.out === "") return this.transport.read(this.config.socketTimeout)
-    return Effect.zipRight(this.flush, this.transport.read(this.config.socketTimeout))
+    if (this.out === "") return this.readInput
+    return Effect.zipRight(this.flush, this.readInput)
   }
 
   /**
@@ -106,7 +124,8 @@ export class ConnectionContext {
   /**
    * Runs a hook at the single boundary where its failures become replies: `SmtpError` is the
    * refusal it chose; any other failure, defect or overrun becomes 451 4.3.0 for this command
-   * only, logged with its cause. Interruption passes through.
+   * only, logged with its cause. Interruption passes through. Once the peer has gone no hook
+   * starts: the connection is interrupted instead (see Cancellation).
    */
   guard<A>(
     stage: string,
@@ -118,7 +137,7 @@ export class ConnectionContext {
         onTimeout: () => new SmtpError({ reply: Reply.table.hookTimeout })
       })
       : effect
-    return Effect.matchCauseEffect(timed, {
+    return Cancellation.around(this, Effect.matchCauseEffect(timed, {
       onSuccess: (a) => Effect.succeed(Either.right(a)),
       onFailure: (cause) => {
         if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
@@ -134,7 +153,7 @@ export class ConnectionContext {
           Effect.as(Either.left(Reply.table.internalError))
         )
       }
-    })
+    }))
   }
 
   /** A snapshot of the session, for handing to a hook. */

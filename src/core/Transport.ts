@@ -57,6 +57,13 @@ export interface Transport {
   /** Ends the connection after queued writes are flushed. Idempotent. */
   readonly close: Effect.Effect<void>
   /**
+   * Resolves once the peer has gone (it closed its side, reset the connection, or the
+   * connection broke), even while nobody reads; never fails. From then on `read` returns
+   * `EOF` once the input already received is read. Input the socket has not delivered yet
+   * (a paused socket) is read first, so the peer's leaving may be noticed only then.
+   */
+  readonly closed: Effect.Effect<void>
+  /**
    * Starts TLS on this connection (STARTTLS, RFC 3207). Input already received and not yet
    * read is discarded by the transport: it was sent in plaintext before the handshake.
    * Absent when the transport cannot upgrade.

@@ -35,6 +35,9 @@ class SocketTransport implements Transport.Transport {
   private queue: Array<Uint8Array> = []
   private waiter: ((result: Effect.Effect<Transport.ReadResult>) => void) | undefined
   private ended = false
+  // Set once the peer has gone; `closed` waiters are told once.
+  private gone = false
+  private goneListeners: Array<() => void> = []
   private timeoutMillis = 0
   private closing = false
   // Stream positions, in bytes: received from the socket, handed out by `read`, and received
@@ -108,6 +111,15 @@ class SocketTransport implements Transport.Transport {
     })
   }
 
+  closed: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.gone) return resume(Effect.void)
+    const listener = () => resume(Effect.void)
+    this.goneListeners.push(listener)
+    return Effect.sync(() => {
+      this.goneListeners = this.goneListeners.filter((l) => l !== listener)
+    })
+  })
+
   close: Effect.Effect<void> = Effect.sync(() => {
     if (this.closing) return
     this.closing = true
@@ -144,6 +156,11 @@ class SocketTransport implements Transport.Transport {
       this.waiter = undefined
       waiter(Effect.succeed("eof"))
     }
+    if (this.gone) return
+    this.gone = true
+    const listeners = this.goneListeners
+    this.goneListeners = []
+    for (const listener of listeners) listener()
   }
 
   private onTimeout = (): void => {

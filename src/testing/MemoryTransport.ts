@@ -2,14 +2,18 @@
  * An in-memory `Transport` and `Listener`: a connection with no socket behind it, driven by a
  * test. Idle limits run on Effect's `Clock`, so `TestClock.adjust` moves them.
  */
-import { Chunk, Deferred, Effect, Option, Queue } from "effect"
+import { Chunk, Deferred, Effect, Exit, Option, Queue } from "effect"
 import type * as Transport from "../core/Transport.js"
 
 /** The test's end of an in-memory connection. */
 export interface Peer {
   /** Sends bytes to the server exactly as given (no CRLF added). */
   readonly send: (data: string | Uint8Array) => Effect.Effect<void>
-  /** Closes the client's side: the server reads end-of-file after what was sent. */
+  /**
+   * Closes the client's side: the server reads end-of-file after what was sent. The transport
+   * reports the peer gone (`closed`) at once when the server had read all of it, else when it
+   * reads the end; replies written after that are lost, as on a socket.
+   */
   readonly end: Effect.Effect<void>
   /** The next complete reply (all its lines, CRLFs included); "" once the server closed and nothing is left. */
   readonly reply: Effect.Effect<string>
@@ -52,6 +56,15 @@ export const make = (
     const inbound = yield* Queue.unbounded<Uint8Array | "eof">()
     const outbound = yield* Queue.unbounded<string>()
     const closed = yield* Deferred.make<void>()
+    // The peer has gone: at its end when the server had read everything before it (as a
+    // socket reports a FIN at once while it is read), else when a read reaches the end.
+    // Writes after that are dropped, as Node drops them once the peer's FIN is read.
+    const gone = yield* Deferred.make<void>()
+    let isGone = false
+    const leave = () => {
+      isGone = true
+      Deferred.unsafeDone(gone, Exit.void)
+    }
     let ended = false
     let secure = tls
     // Chunks the peer sent, chunks the server read, and how many had been sent at the server's
@@ -84,8 +97,10 @@ export const make = (
       read: (idleMillis) => {
         if (ended) return Effect.succeed("eof")
         const take = Effect.map(Queue.take(inbound), (item): Transport.ReadResult => {
-          if (item === "eof") ended = true
-          else taken++
+          if (item === "eof") {
+            ended = true
+            leave()
+          } else taken++
           return item
         })
         return idleMillis > 0
@@ -93,11 +108,13 @@ export const make = (
           : take
       },
       write: (data) =>
-        Effect.flatMap(Deferred.isDone(closed), (isClosed) => {
+        Effect.suspend(() => {
           sentAtWrite = sent
-          return isClosed ? Effect.void : Queue.offer(outbound, typeof data === "string" ? data : decoder.decode(data))
+          return isGone ? Effect.void : Effect.flatMap(Deferred.isDone(closed), (isClosed) =>
+            isClosed ? Effect.void : Queue.offer(outbound, typeof data === "string" ? data : decoder.decode(data)))
         }),
-      close: Deferred.succeed(closed, undefined).pipe(Effect.asVoid)
+      close: Deferred.succeed(closed, undefined).pipe(Effect.asVoid),
+      closed: Deferred.await(gone)
     }
 
     let buffered = ""
@@ -115,7 +132,10 @@ export const make = (
           sent++
           return Queue.offer(inbound, typeof data === "string" ? encoder.encode(data) : data)
         }),
-      end: Queue.offer(inbound, "eof"),
+      end: Effect.suspend(() => {
+        if (Effect.runSync(Queue.size(inbound)) <= 0) leave()
+        return Queue.offer(inbound, "eof")
+      }),
       reply: Effect.gen(function*() {
         for (;;) {
           const end = replyEnd(buffered)
