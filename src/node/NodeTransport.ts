@@ -97,17 +97,26 @@ class SocketTransport implements Transport.Transport {
     if (socket.write(data)) return Effect.void
     // The peer is not reading its replies: stop producing more until it does.
     return Effect.async<void>((resume) => {
-      const done = () => {
+      const stop = () => {
         socket.off("drain", done)
         socket.off("close", done)
+        socket.off("timeout", stalled)
+      }
+      const done = () => {
+        stop()
+        resume(Effect.void)
+      }
+      // A peer that reads nothing for the idle limit holds the session no longer than an idle
+      // one would; a reply cannot reach it, so the connection is dropped without one.
+      const stalled = () => {
+        stop()
+        socket.destroy()
         resume(Effect.void)
       }
       socket.on("drain", done)
       socket.on("close", done)
-      return Effect.sync(() => {
-        socket.off("drain", done)
-        socket.off("close", done)
-      })
+      socket.on("timeout", stalled)
+      return Effect.sync(stop)
     })
   }
 
