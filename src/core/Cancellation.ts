@@ -6,24 +6,25 @@
  * again on its retry. A hook waiting for body bytes at that moment is told by its stream
  * instead (`MessageError` "Disconnected"), through the same read that tells the connection.
  *
- * The cost is one watcher fiber per connection and two field writes per hook and per read:
- * hooks run inline in the connection's fiber, and the watcher interrupts that fiber.
+ * The cost is one listener per connection and two field writes per hook: hooks run inline in
+ * the connection's fiber, and the transport's close listener interrupts that fiber. (A watcher
+ * fiber per connection, measured, cost more than the rest of the change together.)
  */
 import { Effect } from "effect"
 import type { ConnectionContext } from "./ConnectionContext.js"
 
-/** Starts watching the peer of `ctx`, in a child of the current (the connection's) fiber, which ends with it. */
+/** Watches the peer of `ctx` for the current (the connection's) fiber. */
 export const watch = (ctx: ConnectionContext): Effect.Effect<void> =>
   Effect.withFiberRuntime<void>((connection) =>
-    Effect.asVoid(Effect.fork(Effect.flatMap(ctx.transport.closed, () =>
-      Effect.fiberIdWith((watcher) =>
-        Effect.sync(() => {
-          ctx.peerGone = true
-          if (ctx.closed || !ctx.inHook || ctx.reading || ctx.sawEof) return
-          ctx.closed = true
-          connection.unsafeInterruptAsFork(watcher)
-        })
-      ))))
+    Effect.sync(() =>
+      ctx.transport.onClosed((toldReader) => {
+        ctx.peerGone = true
+        // A hook reading the body got EOF from the same event; nothing runs after the connection ended.
+        if (ctx.closed || !ctx.inHook || toldReader) return
+        ctx.closed = true
+        connection.unsafeInterruptAsFork(connection.id())
+      })
+    )
   )
 
 /** Runs one hook (already guarded: it fails only by interruption) marked as running, unless the peer has gone. */

@@ -46,22 +46,9 @@ export class ConnectionContext {
   peerAddress: string
   /** True while a hook runs through `guard` (see Cancellation). */
   inHook = false
-  /** True while a read from the peer is pending: the peer leaving then is told to that read. */
-  reading = false
-  /** Set once a read returned end-of-file: the code that read it was told the peer left. */
-  sawEof = false
   /** Set once the transport reported the peer gone: no hook starts after that (see Cancellation). */
   peerGone = false
   private out = ""
-  // One read within the idle limit, marked while pending (see Cancellation); built once, run per read.
-  private readonly readInput: Effect.Effect<Transport.ReadResult> = Effect.suspend(() => {
-    this.reading = true
-    return this.transport.read(this.config.socketTimeout)
-  }).pipe(Effect.map((result) => {
-    this.reading = false
-    if (result === Transport.EOF) this.sawEof = true
-    return result
-  }))
 
   constructor(
     readonly config: Config,
@@ -91,8 +78,8 @@ export class ConnectionContext {
 
   /** Flushes, then waits for the next chunk from the peer within the idle limit. */
   get read(): Effect.Effect<Transport.ReadResult> {
-    if (this.out === "") return this.readInput
-    return Effect.zipRight(this.flush, this.readInput)
+    if (this.out === "") return this.transport.read(this.config.socketTimeout)
+    return Effect.zipRight(this.flush, this.transport.read(this.config.socketTimeout))
   }
 
   /**

@@ -35,9 +35,10 @@ class SocketTransport implements Transport.Transport {
   private queue: Array<Uint8Array> = []
   private waiter: ((result: Effect.Effect<Transport.ReadResult>) => void) | undefined
   private ended = false
-  // Set once the peer has gone; `closed` waiters are told once.
+  // Set once the peer has gone; `onClosed` listeners are told once.
   private gone = false
-  private goneListeners: Array<() => void> = []
+  private toldReader = false
+  private goneListeners: Array<(toldReader: boolean) => void> = []
   private timeoutMillis = 0
   private closing = false
   // Stream positions, in bytes: received from the socket, handed out by `read`, and received
@@ -120,14 +121,10 @@ class SocketTransport implements Transport.Transport {
     })
   }
 
-  closed: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.gone) return resume(Effect.void)
-    const listener = () => resume(Effect.void)
-    this.goneListeners.push(listener)
-    return Effect.sync(() => {
-      this.goneListeners = this.goneListeners.filter((l) => l !== listener)
-    })
-  })
+  onClosed = (listener: (toldReader: boolean) => void): void => {
+    if (this.gone) listener(this.toldReader)
+    else this.goneListeners.push(listener)
+  }
 
   close: Effect.Effect<void> = Effect.sync(() => {
     if (this.closing) return
@@ -167,9 +164,10 @@ class SocketTransport implements Transport.Transport {
     }
     if (this.gone) return
     this.gone = true
+    this.toldReader = waiter !== undefined
     const listeners = this.goneListeners
     this.goneListeners = []
-    for (const listener of listeners) listener()
+    for (const listener of listeners) listener(this.toldReader)
   }
 
   private onTimeout = (): void => {

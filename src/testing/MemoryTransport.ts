@@ -2,7 +2,7 @@
  * An in-memory `Transport` and `Listener`: a connection with no socket behind it, driven by a
  * test. Idle limits run on Effect's `Clock`, so `TestClock.adjust` moves them.
  */
-import { Chunk, Deferred, Effect, Exit, Option, Queue } from "effect"
+import { Chunk, Deferred, Effect, Option, Queue } from "effect"
 import type * as Transport from "../core/Transport.js"
 
 /** The test's end of an in-memory connection. */
@@ -11,7 +11,7 @@ export interface Peer {
   readonly send: (data: string | Uint8Array) => Effect.Effect<void>
   /**
    * Closes the client's side: the server reads end-of-file after what was sent. The transport
-   * reports the peer gone (`closed`) at once when the server had read all of it, else when it
+   * reports the peer gone (`onClosed`) at once when the server had read all of it, else when it
    * reads the end; replies written after that are lost, as on a socket.
    */
   readonly end: Effect.Effect<void>
@@ -59,11 +59,18 @@ export const make = (
     // The peer has gone: at its end when the server had read everything before it (as a
     // socket reports a FIN at once while it is read), else when a read reaches the end.
     // Writes after that are dropped, as Node drops them once the peer's FIN is read.
-    const gone = yield* Deferred.make<void>()
     let isGone = false
-    const leave = () => {
+    // Reads under way: one of them takes the end when the peer leaves with nothing unread.
+    let reading = 0
+    let toldReader = false
+    let goneListeners: Array<(toldReader: boolean) => void> = []
+    const leave = (reader: boolean) => {
+      if (isGone) return
       isGone = true
-      Deferred.unsafeDone(gone, Exit.void)
+      toldReader = reader
+      const listeners = goneListeners
+      goneListeners = []
+      for (const listener of listeners) listener(reader)
     }
     let ended = false
     let secure = tls
@@ -94,19 +101,21 @@ export const make = (
       },
       ...(startTls === undefined ? {} : { startTls }),
       hasPendingInput: () => Effect.runSync(Queue.size(inbound)) > 0,
-      read: (idleMillis) => {
-        if (ended) return Effect.succeed("eof")
-        const take = Effect.map(Queue.take(inbound), (item): Transport.ReadResult => {
-          if (item === "eof") {
-            ended = true
-            leave()
-          } else taken++
-          return item
-        })
-        return idleMillis > 0
-          ? Effect.timeoutTo(take, { duration: idleMillis, onSuccess: (r) => r, onTimeout: () => "timeout" as const })
-          : take
-      },
+      read: (idleMillis) =>
+        Effect.suspend(() => {
+          if (ended) return Effect.succeed("eof")
+          const take = Effect.map(Queue.take(inbound), (item): Transport.ReadResult => {
+            if (item === "eof") {
+              ended = true
+              leave(true)
+            } else taken++
+            return item
+          })
+          reading++
+          return (idleMillis > 0
+            ? Effect.timeoutTo(take, { duration: idleMillis, onSuccess: (r) => r, onTimeout: () => "timeout" as const })
+            : take).pipe(Effect.ensuring(Effect.sync(() => reading--)))
+        }),
       write: (data) =>
         Effect.suspend(() => {
           sentAtWrite = sent
@@ -114,7 +123,10 @@ export const make = (
             isClosed ? Effect.void : Queue.offer(outbound, typeof data === "string" ? data : decoder.decode(data)))
         }),
       close: Deferred.succeed(closed, undefined).pipe(Effect.asVoid),
-      closed: Deferred.await(gone)
+      onClosed: (listener) => {
+        if (isGone) listener(toldReader)
+        else goneListeners.push(listener)
+      }
     }
 
     let buffered = ""
@@ -133,7 +145,8 @@ export const make = (
           return Queue.offer(inbound, typeof data === "string" ? encoder.encode(data) : data)
         }),
       end: Effect.suspend(() => {
-        if (Effect.runSync(Queue.size(inbound)) <= 0) leave()
+        // With nothing unread, the end is seen at once, by the read waiting for input if there is one.
+        if (Effect.runSync(Queue.size(inbound)) <= 0) leave(reading > 0)
         return Queue.offer(inbound, "eof")
       }),
       reply: Effect.gen(function*() {
