@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
+import { SmtpError } from "../../src/core/SmtpError.js"
 import * as RawClient from "../support/RawClient.js"
 import * as Harness from "./Harness.js"
 
@@ -151,6 +152,47 @@ describe("Limits", () => {
       assert.strictEqual(yield* client.command("small\r\n."), "250 2.6.0 OK: message queued\r\n")
       assert.strictEqual(log.deliveries[1]!.body.toString(), "small\r\n")
     }).pipe(Effect.scoped))
+
+  // The facade's contract (smtp-server's): the hook decides, and once its stream has ended
+  // sizeExceeded is set and byteLength is the whole message's, not the bytes up to the limit.
+  const sizeDecidedByHook = (log: Harness.Journal) =>
+    Harness.recordingHooks(log, {
+      onData: (message) =>
+        Stream.runDrain(message.body).pipe(
+          Effect.zipRight(Effect.suspend(() => log.add(`size:${message.sizeExceeded}:${message.byteLength}`))),
+          Effect.zipRight(Effect.suspend(() => message.sizeExceeded ? Effect.fail(SmtpError.make(552, "Too big for me")) : Effect.void))
+        )
+    })
+
+  it.scoped("with rejectOversized off, a DATA body past size ends the stream at its end, whole byteLength, and the hook decides", () =>
+    Effect.gen(function*() {
+      const log = Harness.journal()
+      const server = yield* Harness.memoryServer({ size: 10, rejectOversized: false }, sizeDecidedByHook(log))
+      const client = yield* server.connect()
+      yield* client.reply
+      yield* client.send("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n")
+      for (let i = 0; i < 4; i++) yield* client.reply
+      yield* client.send("0123456789\r\n")
+      yield* client.send("0123456789\r\n")
+      assert.strictEqual(yield* client.command("0123456789\r\n."), "552 5.2.2 Too big for me\r\n")
+      assert.deepStrictEqual(log.events, ["size:true:36"])
+      assert.strictEqual(yield* client.command("NOOP"), "250 2.0.0 OK\r\n")
+    }))
+
+  it.scoped("with rejectOversized off, BDAT chunks past size are read to the last one before the stream ends", () =>
+    Effect.gen(function*() {
+      const log = Harness.journal()
+      const server = yield* Harness.memoryServer({ size: 10, rejectOversized: false }, sizeDecidedByHook(log))
+      const client = yield* server.connect()
+      yield* client.reply
+      yield* client.send("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n")
+      for (let i = 0; i < 3; i++) yield* client.reply
+      const chunk = (line: string) => Effect.zipRight(client.send(line), client.reply)
+      assert.strictEqual(yield* chunk("BDAT 8\r\n01234567"), "250 2.0.0 OK: 8 octets received\r\n")
+      assert.strictEqual(yield* chunk("BDAT 8\r\n01234567"), "250 2.0.0 OK: 8 octets received\r\n")
+      assert.strictEqual(yield* chunk("BDAT 8 LAST\r\n01234567"), "552 5.2.2 Too big for me\r\n")
+      assert.deepStrictEqual(log.events, ["size:true:24"])
+    }))
 
   it.live("refuses connections past maxClients with 421 4.7.0 and takes new ones once a slot is free", () =>
     Effect.gen(function*() {
