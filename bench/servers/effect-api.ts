@@ -1,6 +1,6 @@
 /**
- * effect-smtp through the Effect API: NodeSmtpServer.layer with the default data hook, which
- * drains the body and accepts (or one that reads it at the throttled rate). No TLS is configured, AUTH is not required,
+ * effect-smtp through the Effect API: NodeSmtpServer.layer with a data hook that drains the body
+ * through Message.pull (`Hooks.drain`) and accepts, or one that reads it at the throttled rate. No TLS is configured, AUTH is not required,
  * and the core does no reverse DNS.
  */
 import { NodeRuntime } from "@effect/platform-node"
@@ -12,9 +12,8 @@ import * as ServerEnv from "../lib/serverEnv.js"
 const env = ServerEnv.read()
 const rate = env.throttleBytesPerSecond
 
-// Undefined: the default data hook, which drains through Message.pull.
-const onData: Hooks.Implementations["onData"] = rate === undefined
-  ? undefined
+const onData: NonNullable<Hooks.Implementations["onData"]> = rate === undefined
+  ? Hooks.drain
   : (message) => {
     const pacer = new Pacer(rate)
     return Stream.runForEach(message.body, (chunk) => {
@@ -35,7 +34,7 @@ announce.pipe(
     greetingDelay: env.greetingDelay,
     disabledCommands: ["STARTTLS"]
   })),
-  Layer.provide(Hooks.layer(onData ? { onData } : {})),
+  Layer.provide(Hooks.layer({ onData })),
   Layer.launch,
   NodeRuntime.runMain
 )

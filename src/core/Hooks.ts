@@ -135,11 +135,11 @@ export class OnData extends Context.Tag("effect-smtp/Hooks/OnData")<
   (message: Message, session: Session.SessionState) => Effect.Effect<DataResult, SmtpError | MessageError, HookContext>
 >() {
   /** Drains the body and accepts. */
-  static readonly Default = Layer.succeed(OnData, (message) => drain(message))
+  static readonly Default = Layer.succeed(OnData, (message) => Stream.runDrain(message.body))
 }
 
-// Reads the body to its end through the low-level pull: a Stream per message costs more than the message.
-const drain = (message: Message): Effect.Effect<void, MessageError> => {
+/** Reads the body to its end through the low-level pull, without a Stream (which costs more than a small message). */
+export const drain = (message: Message): Effect.Effect<void, MessageError> => {
   const step: Effect.Effect<void, MessageError> = Effect.flatMap(message.pull, (pieces) => (pieces === undefined ? Effect.void : step))
   return step
 }
