@@ -19,6 +19,7 @@ import * as Rcpt from "./commands/Rcpt.js"
 import * as Rset from "./commands/Rset.js"
 import { ConnectionContext, type ServerState } from "./ConnectionContext.js"
 import type * as Hooks from "./Hooks.js"
+import * as Observability from "./Observability.js"
 import type { Config } from "./ServerConfig.js"
 import * as Session from "./Session.js"
 import * as Transport from "./Transport.js"
@@ -52,6 +53,7 @@ export const run = (
           Effect.zipRight(transport.close)
         )
       ),
+      Observability.session(ctx),
       Effect.provideService(Session.Session, session),
       Effect.annotateLogs({ session: state.id, remote: state.remoteAddress })
     )
@@ -86,7 +88,9 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
         continue
       }
       if (ctx.server.closing) return ctx.reply(Reply.table.shuttingDown)
-      yield* dispatch(ctx, item)
+      const observed = Observability.begin(ctx, item)
+      yield* Observability.traced(observed, dispatch(ctx, item))
+      Observability.end(observed)
     }
   })
 
