@@ -60,6 +60,11 @@ export class BodyReader {
     })
   }
 
+  /** One step of the body as `Hooks.Message.pull` gives it: the next pieces (never empty), or undefined at the end. */
+  get next(): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError> {
+    return stepOf(() => this.pull())
+  }
+
   /** Stops the hook's view of the body and reads the rest to the end of data (or the end of the connection). */
   get drain(): Effect.Effect<void> {
     this.detached = true
@@ -107,4 +112,22 @@ export class BodyReader {
     }
     return this.sizeExceeded ? [] : pieces
   }
+}
+
+/**
+ * Turns a stream step (pieces, or `None` at the end) into `Hooks.Message.pull`'s shape: the next
+ * non-empty pieces, or undefined at the end. Shared by the DATA and BDAT readers.
+ */
+export const stepOf = (
+  pull: () => Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<MessageError>>
+): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError> => {
+  const step: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError> = Effect.matchEffect(
+    Effect.suspend(pull),
+    {
+      onFailure: (error) => (Option.isNone(error) ? Effect.succeed(undefined) : Effect.fail(error.value)),
+      // A chunk can decode to nothing (only the end marker, or bytes past the limit): read on.
+      onSuccess: (chunk) => (Chunk.isEmpty(chunk) ? step : Effect.succeed(Chunk.toReadonlyArray(chunk)))
+    }
+  )
+  return step
 }

@@ -9,6 +9,7 @@
 import { Buffer } from "node:buffer"
 import { Chunk, Effect, Option, Stream } from "effect"
 import { ChunkDecoder } from "../protocol/ChunkDecoder.js"
+import { stepOf } from "./BodyReader.js"
 import * as Command from "../protocol/Command.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
@@ -93,6 +94,11 @@ export class ChunkReader {
       this.ending !== undefined ? Effect.void : Effect.flatMap(this.step(), () => loop)
     )
     return loop
+  }
+
+  /** One step of the body as `Hooks.Message.pull` gives it. */
+  get next(): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError> {
+    return stepOf(() => this.pull())
   }
 
   // One step of the stream: the decoded pieces of the next read. Per read, never per byte.

@@ -17,9 +17,13 @@ import * as Mail from "./commands/Mail.js"
 import * as Quit from "./commands/Quit.js"
 import * as Rcpt from "./commands/Rcpt.js"
 import * as Rset from "./commands/Rset.js"
+import * as XClient from "./commands/XClient.js"
+import * as XForward from "./commands/XForward.js"
+import * as StartTls from "./commands/StartTls.js"
 import { ConnectionContext, type ServerState } from "./ConnectionContext.js"
 import type * as Hooks from "./Hooks.js"
 import * as Observability from "./Observability.js"
+import * as Opening from "./Opening.js"
 import type { Config } from "./ServerConfig.js"
 import * as Session from "./Session.js"
 import * as Transport from "./Transport.js"
@@ -37,7 +41,7 @@ export const run = (
     const ref = Ref.unsafeMake(state)
     const ctx = new ConnectionContext(config, hooks, transport, ref, server)
     onReady(ctx)
-    const session: Session.Session["Type"] = { get: Ref.get(ref) }
+    const session: Session.Session["Type"] = { get: Ref.get(ref), raw: Effect.sync(() => transport.raw) }
     return serve(ctx).pipe(
       Effect.onInterrupt(() =>
         Effect.suspend(() => {
@@ -62,10 +66,14 @@ export const run = (
 const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Session> =>
   Effect.gen(function*() {
     const { config, hooks } = ctx
+    if (!(yield* Opening.proxyHeader(ctx))) return
+    // Implicit TLS: the handshake comes before anything else is said (after a PROXY header, which is plaintext).
+    if (config.secure && !(yield* StartTls.handshake(ctx))) return
+    yield* Opening.resolveClient(ctx)
     if (config.greetingDelay > 0) {
       yield* Effect.sleep(config.greetingDelay)
       // An early talker is most likely a spam bot that does not wait for the greeting.
-      if (ctx.transport.hasPendingInput()) return ctx.reply(Reply.table.talkTooSoon(config.name))
+      if (ctx.transport.hasPendingInput() || ctx.framer.hasInput) return ctx.reply(Reply.table.talkTooSoon(config.name))
     }
     const connected = yield* ctx.guard("onConnect", hooks.onConnect(yield* ctx.snapshot))
     if (Either.isLeft(connected)) {
@@ -73,6 +81,7 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
       ctx.closed = true
       return
     }
+    if (config.secure && !(yield* StartTls.secureHook(ctx))) return
     ctx.reply(Reply.table.greeting(config.name, config.lmtp, config.banner))
 
     while (!ctx.closed) {
@@ -111,6 +120,8 @@ const dispatch = (ctx: ConnectionContext, line: string): Effect.Effect<void, nev
     if (needsHello.has(command._tag) && session.heloName === undefined) {
       return Effect.sync(() => ctx.reply(Reply.table.sendHeloFirst(config.lmtp)))
     }
+    if (Command.verbOf(line) === "STARTTLS" && !StartTls.available(ctx)) return unrecognized(ctx)
+    if (StartTls.refusedBeforeTls(ctx, session, command)) return Effect.sync(() => ctx.reply(Reply.table.mustStartTls))
     switch (command._tag) {
       case "Invalid":
         return Effect.sync(() => ctx.reply(command.reply))
@@ -136,6 +147,12 @@ const dispatch = (ctx: ConnectionContext, line: string): Effect.Effect<void, nev
         return Quit.handle(ctx)
       case "Auth":
         return Auth.handle(ctx, command)
+      case "XClient":
+        return XClient.handle(ctx, command)
+      case "XForward":
+        return XForward.handle(ctx, command)
+      case "StartTls":
+        return StartTls.handle(ctx)
       default:
         // Extensions that are not enabled on this server (STARTTLS without TLS, AUTH without a mechanism, ...).
         return unrecognized(ctx)

@@ -9,7 +9,9 @@ import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
 import * as AuthPolicy from "./AuthPolicy.js"
 import * as Observability from "./Observability.js"
+import * as StartTls from "./commands/StartTls.js"
 import type * as Hooks from "./Hooks.js"
+import * as Proxying from "./Proxying.js"
 import type { Config } from "./ServerConfig.js"
 import * as Session from "./Session.js"
 import { MessageError, SmtpError } from "./SmtpError.js"
@@ -41,6 +43,11 @@ export class ConnectionContext {
   lastReplyCode = 0
   /** Whether this session's commands run in spans: set when the session starts (see Observability). */
   tracing = false
+  /**
+   * The address trust lists (`useXClient`, `useXForward`) are checked against: the TCP peer,
+   * or the client a trusted PROXY header named. XCLIENT/XFORWARD never change it.
+   */
+  peerAddress: string
   private out = ""
 
   constructor(
@@ -52,6 +59,7 @@ export class ConnectionContext {
   ) {
     this.framer = new LineFramer.LineFramer(config.maxLineLength)
     this.enhanced = !config.hideENHANCEDSTATUSCODES
+    this.peerAddress = transport.info.remoteAddress
   }
 
   /** Queues a reply; pipelined replies go out together at the next flush (RFC 2920 §3.2). A 421 ends the session. */
@@ -92,7 +100,14 @@ export class ConnectionContext {
 
   /** The capability lines of an EHLO reply for the session as it is now. */
   capabilities(session: Session.SessionState): Array<string> {
-    return Ehlo.capabilities({ ...this.config, authMethods: AuthPolicy.offered(this.config, session) })
+    return Ehlo.capabilities({
+      ...this.config,
+      authMethods: AuthPolicy.offered(this.config, session),
+      startTls: StartTls.advertised(this, session),
+      // RFC 8689 §4: offered only where the session itself is protected by TLS.
+      requireTls: session.tls !== undefined && !this.config.hideREQUIRETLS,
+      extra: Proxying.capabilities(this, session)
+    })
   }
 
   /**

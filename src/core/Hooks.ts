@@ -25,6 +25,13 @@ export interface Message {
    * message up between two chunks (RSET, QUIT, a new greeting) interrupts the data hook.
    */
   readonly body: Stream.Stream<Uint8Array, MessageError>
+  /**
+   * The low-level pull under `body`: the decoded pieces of the next chunk read from the peer
+   * (never empty), or `undefined` at the end of the body. It fails as `body` does, except past
+   * the size limit with `rejectOversized: false`, where it ends. The facade builds its Web and
+   * Node streams directly on it (one run per chunk, never per byte); use `body` or `pull`, not both.
+   */
+  readonly pull: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError>
   /** Body bytes received so far. */
   readonly byteLength: number
   /** True once the body passed the configured size. */

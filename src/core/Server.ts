@@ -46,6 +46,8 @@ export const serve = (
 
     yield* listener.start((transport) => {
       if (config.maxClients > 0 && active >= config.maxClients) {
+        // On an implicit TLS port a plaintext reply is noise to the client: close without one.
+        if (config.secure) return void Effect.runFork(transport.close)
         Effect.runFork(
           transport.write(Reply.format(Reply.table.tooManyClients(config.name), !config.hideENHANCEDSTATUSCODES)).pipe(
             Effect.zipRight(transport.close)

@@ -3,9 +3,22 @@
  * bounds, so a bad value fails before the server listens, with a message naming the field.
  */
 import { Context, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import * as Ip from "../protocol/Ip.js"
 
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
 const Millis = NonNegativeInt.annotations({ description: "milliseconds; 0 disables" })
+
+// A trust option: true trusts every peer; a list names the trusted peer addresses ("*": every peer).
+// Entries must be IP addresses: a typo would otherwise trust nobody without a word.
+const trust = Schema.optionalWith(
+  Schema.Union(
+    Schema.Boolean,
+    Schema.Array(Schema.String.pipe(Schema.filter((s) => s === "*" || Ip.isIP(Ip.normalize(s)), {
+      message: () => "expected an IP address or \"*\""
+    })))
+  ),
+  { default: () => false }
+)
 
 const flag = (defaultValue: boolean) => Schema.optionalWith(Schema.Boolean, { default: () => defaultValue })
 const int = (defaultValue: number) => Schema.optionalWith(NonNegativeInt, { default: () => defaultValue })
@@ -89,7 +102,28 @@ export const schema = Schema.Struct({
   /** Leave BINARYMIME out of EHLO; BODY=BINARYMIME is still accepted. */
   hideBINARYMIME: flag(false),
   /** Leave LIMITS (RFC 9422: RCPTMAX from maxRecipients, MAILMAX from maxMessages) out of EHLO; the limits still apply. */
-  hideLIMITS: flag(false)
+  hideLIMITS: flag(false),
+  /** Leave REQUIRETLS (RFC 8689) out of EHLO; it is only ever offered on a secure connection, and still accepted there. */
+  hideREQUIRETLS: flag(false),
+  /** Peers that must send a HAProxy PROXY header (v1 or v2) before the greeting; others are served directly. */
+  useProxy: trust,
+  /** Peers (the client a PROXY header named, if any) allowed to use Postfix XCLIENT. */
+  useXClient: trust,
+  /** Peers (the client a PROXY header named, if any) allowed to use Postfix XFORWARD. */
+  useXForward: trust,
+  /**
+   * Skip the reverse DNS lookup of the client. The Effect API skips it unless asked: a lookup
+   * is network traffic and up to `reverseLookupTimeout` of delay per connection.
+   */
+  disableReverseLookup: flag(true),
+  /** Longest wait in ms for the reverse lookup; past it the client is known as `[address]`. */
+  reverseLookupTimeout: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1500 }),
+  /** Implicit TLS (port 465 style): the connection starts TLS before anything else, greeting included. */
+  secure: flag(false),
+  /** Refuse MAIL and AUTH with 530 5.7.0 until the client has done STARTTLS (RFC 3207 §4). */
+  needsUpgrade: flag(false),
+  /** Leave STARTTLS out of the EHLO reply; the command is still accepted. */
+  hideSTARTTLS: flag(false)
 })
 
 /** Options as a user writes them: every field optional. */

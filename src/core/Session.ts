@@ -6,6 +6,7 @@
 import { Context, type Effect } from "effect"
 import { dual } from "effect/Function"
 import type * as Address from "../protocol/Address.js"
+import * as Xtext from "../protocol/Xtext.js"
 import type * as Transport from "./Transport.js"
 
 /** The body type declared with `BODY=` on MAIL (RFC 6152, RFC 3030). */
@@ -118,7 +119,7 @@ export const startTransaction: {
       dsn: {
         // The parser admitted only FULL or HDRS, in any case.
         ret: typeof args.RET === "string" ? (args.RET.toUpperCase() === "HDRS" ? "HDRS" : "FULL") : null,
-        envid: typeof args.ENVID === "string" ? args.ENVID : null
+        envid: typeof args.ENVID === "string" ? Xtext.decode(args.ENVID) : null
       }
     }
   }
@@ -134,6 +135,18 @@ export const addRecipient: {
   return { ...self, envelope: { ...self.envelope, rcptTo: [...kept, rcpt] } }
 })
 
+/**
+ * Adds a recipient even when its address was given before: in LMTP every accepted RCPT gets
+ * its own reply after DATA (RFC 2033 §4.2), so each keeps its own entry, in order.
+ */
+export const appendRecipient: {
+  (rcpt: Address.Address): (self: SessionState) => SessionState
+  (self: SessionState, rcpt: Address.Address): SessionState
+} = dual(2, (self: SessionState, rcpt: Address.Address): SessionState => ({
+  ...self,
+  envelope: { ...self.envelope, rcptTo: [...self.envelope.rcptTo, rcpt] }
+}))
+
 /** Ends the transaction (RSET, or after the reply to DATA); `completed` counts it. */
 export const endTransaction: {
   (completed: boolean): (self: SessionState) => SessionState
@@ -144,11 +157,27 @@ export const endTransaction: {
   transactions: completed ? self.transactions + 1 : self.transactions
 }))
 
-/** Records the user the auth hook returned; it stays for the rest of the connection (RFC 4954 §4). */
+/** Records the user the auth hook returned; it stays for the rest of the connection (RFC 4954 §4). `undefined` leaves the session unauthenticated. */
 export const authenticate: {
   (user: unknown): (self: SessionState) => SessionState
   (self: SessionState, user: unknown): SessionState
 } = dual(2, (self: SessionState, user: unknown): SessionState => ({ ...self, user }))
+
+/**
+ * RFC 3207 §4.2: once TLS is up the server forgets what the client said in plaintext (its
+ * greeting, any login, the transaction); the connection's own facts and counters stay.
+ */
+export const secured: {
+  (tls: Transport.TlsInfo): (self: SessionState) => SessionState
+  (self: SessionState, tls: Transport.TlsInfo): SessionState
+} = dual(2, (self: SessionState, tls: Transport.TlsInfo): SessionState => ({
+  ...self,
+  tls,
+  heloName: undefined,
+  openingCommand: undefined,
+  user: undefined,
+  envelope: emptyEnvelope
+}))
 
 /** RFC 3848 transmission type, as the `with` clause of a Received header names it. */
 export const transmissionType = (self: SessionState, lmtp: boolean): string => {
@@ -160,4 +189,6 @@ export const transmissionType = (self: SessionState, lmtp: boolean): string => {
 export class Session extends Context.Tag("effect-smtp/Session")<Session, {
   /** The session as it is now. */
   readonly get: Effect.Effect<SessionState>
+  /** The transport's underlying object as it is now (Node: the socket, the TLS socket once secure), e.g. for the facade's `onSecure(socket, …)`. */
+  readonly raw: Effect.Effect<unknown>
 }>() {}

@@ -30,7 +30,7 @@ export interface TlsInfo {
   readonly name: string
   /** Cipher name as the IANA registry names it. */
   readonly standardName: string
-  /** Protocol version, e.g. `TLSv1.3`. */
+  /** TLS version of the cipher suite, as Node's `getCipher()` names it, e.g. `TLSv1.3`. */
   readonly version: string
   /** Server name the client asked for with SNI, if any. */
   readonly servername?: string | undefined

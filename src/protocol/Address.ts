@@ -3,12 +3,26 @@
  * Syntax only: whether a parameter is advertised or allowed in this session is the core's call.
  */
 import * as Reply from "./Reply.js"
+import * as Xtext from "./Xtext.js"
 
 /** A MAIL FROM / RCPT TO path with its ESMTP parameters; `address` is "" for the null sender <>. */
 export interface Address {
   readonly address: string
   /** Upper-cased keys; a parameter without a value (or with an empty one) is `true`; `{}` when none. */
   readonly args: Readonly<Record<string, string | true>>
+  /** RCPT TO only: the recipient's DSN request, present when it carried NOTIFY or ORCPT. */
+  readonly dsn?: RecipientDsn | undefined
+}
+
+/** A NOTIFY value (RFC 3461 §4.1). */
+export type Notify = "NEVER" | "SUCCESS" | "FAILURE" | "DELAY"
+
+/** The DSN parameters of one RCPT TO (RFC 3461 §4.1, §4.2), decoded. */
+export interface RecipientDsn {
+  /** NOTIFY, upper-cased; empty when the client left it to the server. */
+  readonly notify: ReadonlyArray<Notify>
+  /** ORCPT as `addr-type;address` with its xtext decoded, when given. */
+  readonly orcpt?: string | undefined
 }
 
 /** The outcome of parsing a path: the address, or the reply that refuses it. */
@@ -92,7 +106,16 @@ const parse = (arg: string, kind: Kind, smtputf8: boolean): Parsed => {
   if (nonAscii.test(mailbox) && !(kind.rcpt ? smtputf8 : args["SMTPUTF8"] === true)) {
     return error(Reply.table.utf8NeedsSmtputf8)
   }
-  return { _tag: "Ok", address: { address: mailbox, args } }
+  const dsn = kind.rcpt ? recipientDsn(args) : undefined
+  return { _tag: "Ok", address: dsn === undefined ? { address: mailbox, args } : { address: mailbox, args, dsn } }
+}
+
+// Called once NOTIFY and ORCPT passed checkRcptParams; args keep the raw values.
+const recipientDsn = (args: Record<string, string | true>): RecipientDsn | undefined => {
+  const { NOTIFY, ORCPT } = args
+  if (typeof NOTIFY !== "string" && typeof ORCPT !== "string") return undefined
+  const notify = typeof NOTIFY === "string" ? (NOTIFY.toUpperCase().split(",") as Array<Notify>) : []
+  return typeof ORCPT === "string" ? { notify, orcpt: Xtext.decode(ORCPT) } : { notify }
 }
 
 // Index of the ">" closing a path that opens at `start`, or -1. Inside a quoted local part

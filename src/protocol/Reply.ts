@@ -197,12 +197,35 @@ export const table = {
   encryptionRequired: make(538, "Error: Must issue a STARTTLS command first", "5.7.11"),
   authRequired: (text = "Error: authentication Required"): Reply => make(530, text, "5.7.0"),
 
+  // REQUIRETLS (RFC 8689 §4.1: the option is only meaningful on a session that uses TLS)
+  requireTlsNotSecure: make(530, "REQUIRETLS not permitted on non-TLS connections", "5.7.0"),
+
+  // XCLIENT / XFORWARD (Postfix): replies in smtp-server's words
+  proxyNotAllowed: make(550, "Error: Not allowed", "5.7.0"),
+  transactionInProgress: make(503, "Error: Mail transaction in progress", "5.5.1"),
+  badProxyParameters: make(501, "Error: Bad command parameter syntax", "5.5.4"),
+  badProxyAddress: make(501, "Error: Bad command parameter syntax. Invalid address", "5.5.4"),
+  badProxyHostname: make(501, "Error: Bad command parameter syntax. Invalid hostname", "5.5.4"),
+  badProxyPort: make(501, "Error: Bad command parameter syntax. Invalid port", "5.5.4"),
+  /** XCLIENT LOGIN refused by the auth hook: smtp-server answers 550 with the hook's text and closes. */
+  proxyLoginRefused: (text: string | ReadonlyArray<string>): Reply => make(550, text, "5.7.8"),
+
+  // TLS (RFC 3207)
+  readyToStartTls: make(220, "Ready to start TLS", "2.0.0"),
+  tlsAlreadyActive: make(503, "Error: TLS already active", "5.5.1"),
+  mustStartTls: make(530, "Must issue a STARTTLS command first", "5.7.0"),
+
   // Refusals by hooks without a reply of their own
   /** A hook that failed with something other than SmtpError, or died. */
   internalError: make(451, "Error: internal server error", "4.3.0"),
   hookTimeout: make(451, "Error: timed out while processing the command", "4.3.0"),
   mailboxUnavailable: (text: string): Reply => make(550, text, "5.1.1"),
-  connectionRefused: (text: string): Reply => make(554, text, "5.7.1")
+  connectionRefused: (text: string): Reply => make(554, text, "5.7.1"),
+  // smtp-server's defaults for an application error without a code, by stage.
+  /** A message the data hook refused without a code of its own: transient, so the client retries. */
+  messageRefused: (text: string): Reply => make(450, text, "4.2.1"),
+  /** A login the auth hook refused without a code of its own. */
+  authRefused: (text: string): Reply => make(535, text, "5.7.8")
 } as const
 
 // smtp-server's `heloResponse` format: the first %s is the server name, the second the client name.

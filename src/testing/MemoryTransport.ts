@@ -30,25 +30,62 @@ export const defaultInfo: Transport.PeerInfo = {
 const decoder = new TextDecoder()
 const encoder = new TextEncoder()
 
+/** How an in-memory transport behaves beyond plain bytes. */
+export interface Options {
+  /** Makes the connection secure from the start, as implicit TLS would. */
+  readonly tls?: Transport.TlsInfo | undefined
+  /**
+   * What `startTls` does. Absent: the transport cannot upgrade. A `TlsInfo`: the handshake
+   * succeeds with it. A `TlsError`: it fails. An Effect: it is the handshake (e.g. `Effect.never`
+   * for a client that stalls mid-handshake). The bytes stay plaintext either way.
+   */
+  readonly startTls?: Transport.TlsInfo | Transport.TlsError | Effect.Effect<Transport.TlsInfo, Transport.TlsError>
+}
+
 /** Makes a connected pair: the server's Transport and the test's Peer. */
 export const make = (
   info: Transport.PeerInfo = defaultInfo,
-  tls?: Transport.TlsInfo
+  tls?: Transport.TlsInfo,
+  options: Options = {}
 ): Effect.Effect<{ readonly transport: Transport.Transport; readonly peer: Peer }> =>
   Effect.gen(function*() {
     const inbound = yield* Queue.unbounded<Uint8Array | "eof">()
     const outbound = yield* Queue.unbounded<string>()
     const closed = yield* Deferred.make<void>()
     let ended = false
+    let secure = tls
+    // Chunks the peer sent, chunks the server read, and how many had been sent at the server's
+    // last write: at STARTTLS, what was sent before the 220 is dropped, as the Node transport does.
+    let sent = 0
+    let taken = 0
+    let sentAtWrite = 0
+
+    const handshake = handshakeOf(options.startTls)
+    const startTls = handshake === undefined ? undefined : () =>
+      Effect.gen(function*() {
+        for (let stale = sentAtWrite - taken; stale > 0; stale--) {
+          const item = yield* Queue.poll(inbound)
+          if (Option.isNone(item)) break
+          if (item.value === "eof") ended = true
+          else taken++
+        }
+        const result = yield* handshake
+        secure = result
+        return result
+      })
 
     const transport: Transport.Transport = {
       info,
-      tls,
+      get tls() {
+        return secure
+      },
+      ...(startTls === undefined ? {} : { startTls }),
       hasPendingInput: () => Effect.runSync(Queue.size(inbound)) > 0,
       read: (idleMillis) => {
         if (ended) return Effect.succeed("eof")
         const take = Effect.map(Queue.take(inbound), (item): Transport.ReadResult => {
           if (item === "eof") ended = true
+          else taken++
           return item
         })
         return idleMillis > 0
@@ -56,8 +93,10 @@ export const make = (
           : take
       },
       write: (data) =>
-        Effect.flatMap(Deferred.isDone(closed), (isClosed) =>
-          isClosed ? Effect.void : Queue.offer(outbound, typeof data === "string" ? data : decoder.decode(data))),
+        Effect.flatMap(Deferred.isDone(closed), (isClosed) => {
+          sentAtWrite = sent
+          return isClosed ? Effect.void : Queue.offer(outbound, typeof data === "string" ? data : decoder.decode(data))
+        }),
       close: Deferred.succeed(closed, undefined).pipe(Effect.asVoid)
     }
 
@@ -71,7 +110,11 @@ export const make = (
       )
     )
     const peer: Peer = {
-      send: (data) => Queue.offer(inbound, typeof data === "string" ? encoder.encode(data) : data),
+      send: (data) =>
+        Effect.suspend(() => {
+          sent++
+          return Queue.offer(inbound, typeof data === "string" ? encoder.encode(data) : data)
+        }),
       end: Queue.offer(inbound, "eof"),
       reply: Effect.gen(function*() {
         for (;;) {
@@ -98,8 +141,7 @@ export const make = (
 
 /** A listener tests connect to; `connect` delivers a new in-memory connection to the server. */
 export interface MemoryListener extends Transport.Listener {
-  /** `tls` makes the connection secure from the start, as implicit TLS would. */
-  readonly connect: (info?: Transport.PeerInfo, tls?: Transport.TlsInfo) => Effect.Effect<Peer>
+  readonly connect: (info?: Transport.PeerInfo, options?: Options) => Effect.Effect<Peer>
 }
 
 /** Makes a listener for `Server.serve`. */
@@ -116,8 +158,8 @@ export const listener = (): Effect.Effect<MemoryListener> =>
       stop: Effect.sync(() => {
         stopped = true
       }),
-      connect: (info, tls) =>
-        Effect.flatMap(make(info, tls), ({ peer, transport }) =>
+      connect: (info, options) =>
+        Effect.flatMap(make(info, options?.tls, options), ({ peer, transport }) =>
           Effect.sync(() => {
             if (stopped || deliver === undefined) Effect.runSync(transport.close)
             else deliver(transport)
@@ -125,6 +167,14 @@ export const listener = (): Effect.Effect<MemoryListener> =>
           }))
     }
   })
+
+const handshakeOf = (
+  startTls: Options["startTls"]
+): Effect.Effect<Transport.TlsInfo, Transport.TlsError> | undefined => {
+  if (startTls === undefined) return undefined
+  if (Effect.isEffect(startTls)) return startTls
+  return "_tag" in startTls && startTls._tag === "TlsError" ? Effect.fail(startTls) : Effect.succeed(startTls as Transport.TlsInfo)
+}
 
 // The length of the first complete reply in `text` (its last line has a space or nothing
 // after the code), or 0 when it has not all arrived yet.

@@ -17,8 +17,8 @@ export interface TestClient extends MemoryTransport.Peer {
 
 /** A server started for a test, serving the hooks and config in context until the scope closes. */
 export interface TestServer {
-  /** Opens a new connection, secure when `tls` is given; read the greeting with `client.reply`. */
-  readonly connect: (info?: Transport.PeerInfo, tls?: Transport.TlsInfo) => Effect.Effect<TestClient>
+  /** Opens a new connection; read the greeting with `client.reply`. `options.tls` makes it secure from the start, `options.startTls` lets it upgrade. */
+  readonly connect: (info?: Transport.PeerInfo, options?: MemoryTransport.Options) => Effect.Effect<TestClient>
   readonly stats: Server.Stats
 }
 
@@ -29,7 +29,7 @@ export const server: Effect.Effect<TestServer, never, Scope.Scope | Hooks.Hooks 
     const stats = yield* Server.serve(listener)
     return {
       stats,
-      connect: (info, tls) => Effect.map(listener.connect(info, tls), fromPeer)
+      connect: (info, options) => Effect.map(listener.connect(info, options), fromPeer)
     }
   }
 )

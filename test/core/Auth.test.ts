@@ -39,7 +39,7 @@ const serverWith = (config: Input = {}, hooks: Hooks.Implementations = { onAuth 
 // Connects (securely unless told otherwise), reads the greeting and says EHLO.
 const greeted = (server: TestClient.TestServer, secure = true) =>
   Effect.gen(function*() {
-    const client = yield* server.connect(undefined, secure ? tls : undefined)
+    const client = yield* server.connect(undefined, secure ? { tls } : {})
     yield* client.reply
     yield* client.command("EHLO client.test")
     return client
@@ -52,7 +52,7 @@ describe("AUTH policy and EHLO", () => {
   it.scoped("advertises AUTH PLAIN LOGIN on a secure connection, and hides it once authenticated", () =>
     Effect.gen(function*() {
       const server = yield* serverWith()
-      const client = yield* server.connect(undefined, tls)
+      const client = yield* server.connect(undefined, { tls })
       yield* client.reply
       assert.include(ehloLines(yield* client.command("EHLO client.test")), "AUTH PLAIN LOGIN")
       assert.strictEqual(yield* client.command(`AUTH PLAIN ${plain("alice", "s3cret")}`), "235 2.7.0 Authentication successful\r\n")
@@ -89,7 +89,7 @@ describe("AUTH policy and EHLO", () => {
   it.scoped("hides and refuses AUTH listed in disabledCommands", () =>
     Effect.gen(function*() {
       const server = yield* serverWith({ disabledCommands: ["auth"], authOptional: false })
-      const client = yield* server.connect(undefined, tls)
+      const client = yield* server.connect(undefined, { tls })
       yield* client.reply
       assert.notInclude(yield* client.command("EHLO client.test"), "AUTH")
       assert.strictEqual(yield* client.command("AUTH PLAIN"), "500 5.5.1 Error: command not recognized\r\n")
@@ -109,7 +109,7 @@ describe("AUTH policy and EHLO", () => {
   it.scoped("needs EHLO before AUTH: 503 5.5.1", () =>
     Effect.gen(function*() {
       const server = yield* serverWith()
-      const client = yield* server.connect(undefined, tls)
+      const client = yield* server.connect(undefined, { tls })
       yield* client.reply
       assert.strictEqual(yield* client.command("AUTH PLAIN"), "503 5.5.1 Error: send HELO/EHLO first\r\n")
     }))
@@ -138,7 +138,7 @@ describe("AUTH policy and EHLO", () => {
   it.scoped("says 503 send HELO first, not 530, before the greeting", () =>
     Effect.gen(function*() {
       const server = yield* serverWith({ authOptional: false })
-      const client = yield* server.connect(undefined, tls)
+      const client = yield* server.connect(undefined, { tls })
       yield* client.reply
       assert.strictEqual(yield* client.command("MAIL FROM:<a@example.test>"), "503 5.5.1 Error: send HELO/EHLO first\r\n")
     }))
@@ -524,6 +524,6 @@ describe("the auth hook as a layer", () => {
       assert.deepStrictEqual(ok, { user: { id: "carol" }, message: "Hello carol" })
     }).pipe(
       Effect.provide(authFromDirectory.pipe(Layer.provide(directory))),
-      Effect.provideService(Session.Session, { get: Effect.die("unused") })
+      Effect.provideService(Session.Session, { get: Effect.die("unused"), raw: Effect.die("unused") })
     ))
 })

@@ -211,7 +211,7 @@ describe("AUTH on a raw socket", () => {
         ehlo,
         "250-mx.test Nice to meet you, [127.0.0.1]\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n" +
           "250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-CHUNKING\r\n250-BINARYMIME\r\n" +
-          "250-AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2\r\n250 LIMITS RCPTMAX=1000\r\n"
+          "250-AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2\r\n250-STARTTLS\r\n250 LIMITS RCPTMAX=1000\r\n"
       )
       const script: Array<[string, string]> = [
         ["MAIL FROM:<alice@example.test>", "530 5.7.0 Error: authentication Required\r\n"],

@@ -70,9 +70,9 @@ const live = () => {
 
 const greeting = "220 mx.test ESMTP\r\n"
 const ehlo = "250-mx.test Nice to meet you, [127.0.0.1]\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n" +
-  "250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-CHUNKING\r\n250-BINARYMIME\r\n"
-// The EHLO reply when nothing follows BINARYMIME.
-const ehloLast = ehlo.replace("250-BINARYMIME", "250 BINARYMIME")
+  "250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-CHUNKING\r\n250-BINARYMIME\r\n250-STARTTLS\r\n"
+// The EHLO reply when nothing follows STARTTLS.
+const ehloLast = ehlo.replace("250-STARTTLS", "250 STARTTLS")
 const accepted = "250 2.1.0 Accepted\r\n250 2.1.5 Accepted\r\n"
 const envelope = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
 

@@ -141,7 +141,7 @@ describe("nodemailer against the Node binding", () => {
         Buffer.concat(received).toString(),
         "220 mx.test ESMTP\r\n250-mx.test Nice to meet you, [127.0.0.1]\r\n250-PIPELINING\r\n250-8BITMIME\r\n" +
           "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-CHUNKING\r\n250-BINARYMIME\r\n" +
-          "250 LIMITS RCPTMAX=1000\r\n250 2.0.0 OK\r\n221 2.0.0 Bye\r\n"
+          "250-STARTTLS\r\n250 LIMITS RCPTMAX=1000\r\n250 2.0.0 OK\r\n221 2.0.0 Bye\r\n"
       )
       socket.destroy()
     }).pipe(Effect.scoped))

@@ -10,9 +10,9 @@ const needsSmtputf8 = "553 5.6.7 Error: non-ASCII address requires SMTPUTF8\r\n"
 // A mailbox of exactly `octets` ASCII octets, for the RFC 5321 §4.5.3.1.3 path limit.
 const mailboxOf = (octets: number) => `${"a".repeat(octets - "@example.com".length)}@example.com`
 
-const ok = (address: string, args: Record<string, string | true> = {}): Address.Parsed => ({
+const ok = (address: string, args: Record<string, string | true> = {}, dsn?: Address.RecipientDsn): Address.Parsed => ({
   _tag: "Ok",
-  address: { address, args }
+  address: dsn === undefined ? { address, args } : { address, args, dsn }
 })
 
 const formatted = (parsed: Address.Parsed): string =>
@@ -148,14 +148,23 @@ describe("Address.parseRcptTo", () => {
     ["<PostMaster>", false, ok("PostMaster")],
     ["<@relay.example:user@example.com>", false, ok("user@example.com")],
     ["<user@[IPv6:::1]>", false, ok("user@[IPv6:::1]")],
-    ["<user@example.com> NOTIFY=SUCCESS,FAILURE,DELAY", false, ok("user@example.com", { NOTIFY: "SUCCESS,FAILURE,DELAY" })],
-    ["<user@example.com> notify=never", false, ok("user@example.com", { NOTIFY: "never" })],
+    [
+      "<user@example.com> NOTIFY=SUCCESS,FAILURE,DELAY",
+      false,
+      ok("user@example.com", { NOTIFY: "SUCCESS,FAILURE,DELAY" }, { notify: ["SUCCESS", "FAILURE", "DELAY"] })
+    ],
+    ["<user@example.com> notify=never", false, ok("user@example.com", { NOTIFY: "never" }, { notify: ["NEVER"] })],
     [
       "<user@example.com> ORCPT=rfc822;user@example.com",
       false,
-      ok("user@example.com", { ORCPT: "rfc822;user@example.com" })
+      ok("user@example.com", { ORCPT: "rfc822;user@example.com" }, { notify: [], orcpt: "rfc822;user@example.com" })
     ],
-    ["<user@example.com> ORCPT=rfc822;a+2Bb", false, ok("user@example.com", { ORCPT: "rfc822;a+2Bb" })],
+    // RFC 3461 §4.2: the ORCPT address is xtext; args keep it raw, dsn has it decoded.
+    [
+      "<user@example.com> ORCPT=rfc822;a+2Bb",
+      false,
+      ok("user@example.com", { ORCPT: "rfc822;a+2Bb" }, { notify: [], orcpt: "rfc822;a+b" })
+    ],
     // MAIL parameters are the core's business on RCPT: kept unchecked, like any unknown one
     ["<user@example.com> SIZE=abc ENVID=", false, ok("user@example.com", { SIZE: "abc", ENVID: true })],
     ["<用户@例子.广告>", true, ok("用户@例子.广告")]

@@ -35,7 +35,14 @@ describe("Command.parse", () => {
     ["rcpt to: <postmaster>", { _tag: "Rcpt", address: { address: "postmaster", args: {} } }],
     [
       "RCPT TO:<a@b.example> NOTIFY=FAILURE ORCPT=rfc822;a@b.example",
-      { _tag: "Rcpt", address: { address: "a@b.example", args: { NOTIFY: "FAILURE", ORCPT: "rfc822;a@b.example" } } }
+      {
+        _tag: "Rcpt",
+        address: {
+          address: "a@b.example",
+          args: { NOTIFY: "FAILURE", ORCPT: "rfc822;a@b.example" },
+          dsn: { notify: ["FAILURE"], orcpt: "rfc822;a@b.example" }
+        }
+      }
     ],
     ["DATA", { _tag: "Data" }],
     ["data  ", { _tag: "Data" }],

@@ -51,6 +51,7 @@ export const handle = (ctx: ConnectionContext, command: Extract<Command.Command,
       const message: Hooks.Message = {
         envelope,
         body: reader.stream,
+        pull: reader.next,
         get byteLength() {
           return reader.byteLength
         },

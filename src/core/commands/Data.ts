@@ -22,6 +22,7 @@ export const handle = (ctx: ConnectionContext) =>
     const message: Hooks.Message = {
       envelope: session.envelope,
       body: reader.stream,
+      pull: reader.next,
       get byteLength() {
         return reader.byteLength
       },
@@ -37,6 +38,9 @@ export const handle = (ctx: ConnectionContext) =>
     }
     if (reader.ending === "timeout") return ctx.reply(Reply.table.timeout)
     const recipients = session.envelope.rcptTo.length
+    if (ctx.config.lmtp && Either.isRight(verdict) && Array.isArray(verdict.right) && verdict.right.length !== recipients) {
+      yield* Effect.logError(`onData returned ${verdict.right.length} results for ${recipients} recipients`)
+    }
     const replies = answer(ctx, reader, verdict, recipients)
     for (const reply of replies) ctx.reply(reply)
     Observability.transaction(replies)
@@ -71,7 +75,10 @@ export const answer = (
       const refusal = result.find((r): r is SmtpError => r instanceof SmtpError)
       return [refusal ? refusal.reply : accepted(undefined)]
     }
+    // One reply per recipient, in envelope order. A recipient the hook gave no result for was
+    // not delivered: 451 asks the client to retry it rather than count it as accepted.
     return Array.from({ length: recipients }, (_, i) => {
+      if (i >= result.length) return Reply.table.internalError
       const r = result[i]
       if (r instanceof SmtpError) return r.reply
       return accepted(r?.message)

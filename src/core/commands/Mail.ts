@@ -1,4 +1,4 @@
-/** MAIL FROM (RFC 5321 §4.1.1.2) with SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531). */
+/** MAIL FROM (RFC 5321 §4.1.1.2) with SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531), REQUIRETLS (RFC 8689). */
 import { Effect, Either, Ref } from "effect"
 import type * as Command from "../../protocol/Command.js"
 import * as Reply from "../../protocol/Reply.js"
@@ -18,6 +18,10 @@ export const handle = (ctx: ConnectionContext, command: Extract<Command.Command,
     // RFC 1870 §6: a declared size over the fixed limit is refused at MAIL, before any data.
     if (size > 0 && typeof declared === "string" && Number(declared) > size) {
       return ctx.reply(Reply.table.sizeDeclaredTooBig(size))
+    }
+    // RFC 8689 §4.1: REQUIRETLS asks for TLS on every hop, this one included.
+    if (command.address.args.REQUIRETLS === true && session.tls === undefined) {
+      return ctx.reply(Reply.table.requireTlsNotSecure)
     }
     const verdict = yield* ctx.guard("onMailFrom", ctx.hooks.onMailFrom(command.address, session))
     if (Either.isLeft(verdict)) return ctx.reply(verdict.left)

@@ -12,11 +12,12 @@ export const handle = (ctx: ConnectionContext, command: Extract<Command.Command,
     if (!Session.inTransaction(session)) return ctx.reply(Reply.table.needMail)
     const rcptTo = session.envelope.rcptTo
     const key = command.address.address.toLowerCase()
-    const repeated = rcptTo.some((r) => r.address.toLowerCase() === key)
+    const { lmtp } = ctx.config
+    const repeated = !lmtp && rcptTo.some((r) => r.address.toLowerCase() === key)
     // RFC 5321 §4.5.3.1.10: past the limit the reply is 452 so the client sends the rest later.
     if (!repeated && rcptTo.length >= ctx.config.maxRecipients) return ctx.reply(Reply.table.tooManyRecipients)
     const verdict = yield* ctx.guard("onRcptTo", ctx.hooks.onRcptTo(command.address, session))
     if (Either.isLeft(verdict)) return ctx.reply(verdict.left)
-    yield* Ref.update(ctx.session, Session.addRecipient(command.address))
+    yield* Ref.update(ctx.session, (lmtp ? Session.appendRecipient : Session.addRecipient)(command.address))
     ctx.reply(Reply.table.rcptOk)
   })

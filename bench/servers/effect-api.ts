@@ -1,0 +1,40 @@
+/**
+ * effect-smtp through the Effect API: NodeSmtpServer.layer with a data hook that drains the body
+ * (or reads it at the throttled rate) and accepts. No TLS is configured, AUTH is not required,
+ * and the core does no reverse DNS.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Layer, Stream } from "effect"
+import { Hooks, NodeSmtpServer } from "../../src/index.js"
+import { Pacer } from "../lib/pacer.js"
+import * as ServerEnv from "../lib/serverEnv.js"
+
+const env = ServerEnv.read()
+const rate = env.throttleBytesPerSecond
+
+const onData: NonNullable<Hooks.Implementations["onData"]> = rate === undefined
+  ? (message) => Stream.runDrain(message.body)
+  : (message) => {
+    const pacer = new Pacer(rate)
+    return Stream.runForEach(message.body, (chunk) => {
+      const wait = pacer.take(chunk.length)
+      return wait > 0 ? Effect.sleep(wait) : Effect.void
+    })
+  }
+
+const announce = Layer.effectDiscard(Effect.gen(function*() {
+  const server = yield* NodeSmtpServer.SmtpServer
+  ServerEnv.announce({ name: "effect-smtp (Effect API)", port: server.address.port, greetingDelay: env.greetingDelay })
+}))
+
+announce.pipe(
+  Layer.provide(NodeSmtpServer.layer({
+    port: env.port,
+    host: "127.0.0.1",
+    greetingDelay: env.greetingDelay,
+    disabledCommands: ["STARTTLS"]
+  })),
+  Layer.provide(Hooks.layer({ onData })),
+  Layer.launch,
+  NodeRuntime.runMain
+)
