@@ -8,7 +8,7 @@ import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Config, Effect, LogLevel, Option } from "effect"
 import * as os from "node:os"
-import { StartupError } from "./StartupError.js"
+import { describePlatformError, StartupError } from "./StartupError.js"
 import * as Users from "./Users.js"
 
 /** The environment variable that stands in for a flag: `--max-clients` is `EFFECT_SMTP_MAX_CLIENTS`. */
@@ -110,8 +110,13 @@ export interface Settings {
   readonly size: number
   readonly maxClients: number
   readonly closeTimeout: number
-  /** PEM key and certificate when both were given; otherwise the development certificate applies. */
-  readonly tls: { readonly key: Uint8Array; readonly cert: Uint8Array } | undefined
+  /** PEM key and certificate, and their files, when both were given; otherwise the development certificate applies. */
+  readonly tls: {
+    readonly key: string
+    readonly cert: string
+    readonly keyFile: string
+    readonly certFile: string
+  } | undefined
   readonly secure: boolean
   readonly users: ReadonlyArray<Users.User>
   readonly lmtp: boolean
@@ -130,8 +135,10 @@ const inRange = (flag: string, value: number, min: number, max: number) =>
   check(value >= min && value <= max, () => `${named(flag)} must be between ${min} and ${max}, got ${value}`)
 
 const readPem = (fs: FileSystem.FileSystem, flag: string, path: string) =>
-  fs.readFile(path).pipe(
-    Effect.mapError((error) => StartupError.badValue(`${named(flag)}: cannot read ${path}: ${error.message}`, error))
+  fs.readFileString(path).pipe(
+    Effect.mapError((error) =>
+      StartupError.badValue(`${named(flag)}: cannot read ${path}: ${describePlatformError(error)}`, error)
+    )
   )
 
 /** Checks the parsed flags and reads the TLS files; fails with the first bad value. */
@@ -153,7 +160,12 @@ export const settings = (parsed: Parsed): Effect.Effect<Settings, StartupError, 
     )
     const fs = yield* FileSystem.FileSystem
     const tls = Option.isSome(parsed.tlsKey) && Option.isSome(parsed.tlsCert)
-      ? { key: yield* readPem(fs, "tls-key", parsed.tlsKey.value), cert: yield* readPem(fs, "tls-cert", parsed.tlsCert.value) }
+      ? {
+        key: yield* readPem(fs, "tls-key", parsed.tlsKey.value),
+        cert: yield* readPem(fs, "tls-cert", parsed.tlsCert.value),
+        keyFile: parsed.tlsKey.value,
+        certFile: parsed.tlsCert.value
+      }
       : undefined
 
     const users: Array<Users.User> = []
@@ -204,7 +216,7 @@ export const logLevelFromEnv: Effect.Effect<LogLevel.LogLevel, StartupError> = C
       return level !== undefined
         ? Effect.succeed(level)
         : Effect.fail(StartupError.badValue(
-          `${named("log-level")} must be one of ${logLevels.map((l) => l._tag.toLowerCase()).join(", ")}, got "${value}"`
+          `${envName("log-level")} must be one of ${logLevels.map((l) => l._tag.toLowerCase()).join(", ")}, got "${value}"`
         ))
     }
   }))

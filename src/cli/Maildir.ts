@@ -10,11 +10,12 @@
  * `Delivered-To` per recipient (RCPT TO), and `Received` (RFC 5321 §4.4: client, server,
  * protocol, session id and time). One file holds the message for all its recipients.
  */
-import { FileSystem, Path } from "@effect/platform"
+import { type Error as PlatformError, FileSystem, Path } from "@effect/platform"
 import { Clock, Context, Data, Effect, Layer, Stream } from "effect"
 import type * as Hooks from "../core/Hooks.js"
 import * as Session from "../core/Session.js"
 import type { MessageError } from "../core/SmtpError.js"
+import { describePlatformError } from "./StartupError.js"
 
 /** A message written into `new/`. */
 export interface Delivered {
@@ -66,7 +67,9 @@ export const make = (
     for (const sub of ["tmp", "new", "cur"] as const) {
       yield* fs.makeDirectory(dir(sub), { recursive: true, mode: 0o700 }).pipe(
         Effect.zipRight(fs.access(dir(sub), { writable: true })),
-        Effect.mapError((error) => new MaildirError({ message: `${dir(sub)} is not a writable directory: ${error.message}`, cause: error }))
+        Effect.mapError((error) =>
+          new MaildirError({ message: `${dir(sub)} is not a writable directory: ${describePlatformError(error)}`, cause: error })
+        )
       )
     }
     const host = hostPart(options.hostname)
@@ -76,8 +79,8 @@ export const make = (
         const name = uniqueName(yield* Clock.currentTimeNanos, host)
         const tmp = path.join(dir("tmp"), name)
         const final = path.join(dir("new"), name)
-        const failed = (step: string) => (error: { readonly message: string }) =>
-          new MaildirError({ message: `${step} ${tmp}: ${error.message}`, cause: error })
+        const failed = (step: string) => (error: PlatformError.PlatformError) =>
+          new MaildirError({ message: `${step} ${tmp}: ${describePlatformError(error)}`, cause: error })
         const headers = traceHeaders(session, message.envelope, options, new Date(yield* Clock.currentTimeMillis))
         yield* Effect.scoped(
           Effect.gen(function*() {

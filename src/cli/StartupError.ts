@@ -1,4 +1,5 @@
 /** Why the server did not start. `main` prints `message` as one line and exits with `exitCode`. */
+import type { Error as PlatformError } from "@effect/platform"
 import { Data } from "effect"
 
 /**
@@ -23,3 +24,7 @@ export class StartupError extends Data.TaggedError("StartupError")<{
     return this.reason === "BadValue" ? 2 : 1
   }
 }
+
+/** What went wrong with a file operation, in the system's words (`ENOENT: no such file or directory, open 'x'`). */
+export const describePlatformError = (error: PlatformError.PlatformError): string =>
+  error._tag === "SystemError" ? (error.description ?? error.reason) : error.message

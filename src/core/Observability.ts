@@ -133,7 +133,16 @@ export const session = (ctx: ConnectionContext) => <A, E, R>(effect: Effect.Effe
         "server.address": info.localAddress,
         "server.port": info.localPort
       }),
-      (span) => Effect.withParentSpan(counted, span)
+      (span) =>
+        Effect.withParentSpan(counted, span).pipe(
+          // A trusted PROXY header may have named another client since the span began.
+          Effect.ensuring(Effect.map(ctx.snapshot, (session) => {
+            span.attribute("client.address", session.remoteAddress)
+            span.attribute("client.port", session.remotePort)
+            span.attribute("smtp.session.id", session.id)
+            span.attribute("smtp.transactions", session.transactions)
+          }))
+        )
     )
   })
 

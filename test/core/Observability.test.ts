@@ -99,11 +99,14 @@ describe("Observability", () => {
       assert.strictEqual(verdict, "250 2.6.0 OK: message queued\r\n")
 
       const session = tracer.spans.find((s) => s.name === "SMTP session")!
-      assert.deepStrictEqual(Object.fromEntries(session.attributes), {
+      const { "smtp.session.id": id, ...attributes } = Object.fromEntries(session.attributes)
+      assert.match(String(id), /^[0-9a-v]{16}$/)
+      assert.deepStrictEqual(attributes, {
         "client.address": "127.0.0.1",
         "client.port": 50000,
         "server.address": "127.0.0.1",
-        "server.port": 25
+        "server.port": 25,
+        "smtp.transactions": 1
       })
       const commands = tracer.spans.filter((s) => s.parentId === session.spanId)
       assert.deepStrictEqual(
