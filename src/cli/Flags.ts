@@ -138,7 +138,9 @@ const readPem = (fs: FileSystem.FileSystem, flag: string, path: string) =>
   fs.readFileString(path).pipe(
     Effect.mapError((error) =>
       StartupError.badValue(`${named(flag)}: cannot read ${path}: ${describePlatformError(error)}`, error)
-    )
+    ),
+    // TLS takes an empty key as none given and would quietly use the development certificate.
+    Effect.filterOrFail((pem) => pem.trim() !== "", () => StartupError.badValue(`${named(flag)}: ${path} is empty`))
   )
 
 /** Checks the parsed flags and reads the TLS files; fails with the first bad value. */

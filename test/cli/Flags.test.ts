@@ -2,7 +2,9 @@ import { CliConfig, Options } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, LogLevel } from "effect"
+import * as fs from "node:fs"
 import * as os from "node:os"
+import * as path from "node:path"
 import * as Flags from "../../src/cli/Flags.js"
 import { StartupError } from "../../src/cli/StartupError.js"
 
@@ -121,6 +123,14 @@ describe("Flags", () => {
         message,
         "--tls-key (EFFECT_SMTP_TLS_KEY): cannot read /nonexistent/k.pem: ENOENT: no such file or directory, open '/nonexistent/k.pem'"
       )
+    }))
+
+  it.effect("refuses an empty key file, which TLS would take as no key at all", () =>
+    Effect.gen(function*() {
+      const empty = path.join(os.tmpdir(), `effect-smtp-empty-${process.pid}.pem`)
+      fs.writeFileSync(empty, "")
+      const result = yield* Effect.ensuring(failure(["--tls-key", empty, "--tls-cert", empty]), Effect.sync(() => fs.rmSync(empty)))
+      assert.deepStrictEqual(result, { message: `--tls-key (EFFECT_SMTP_TLS_KEY): ${empty} is empty`, exitCode: 2 })
     }))
 
   it.effect("fails to parse a value of the wrong type, from a flag or the environment", () =>
