@@ -1,32 +1,69 @@
 /**
- * The development mail server `npm start` runs: accepts all mail on 127.0.0.1:2525 and logs
- * one line per message. (The full CLI with Maildir storage and flags is built on this.)
+ * The `effect-smtp` command (`npm start` runs `effect-smtp serve`). Exit codes: 0 after a
+ * normal run or a graceful shutdown, 2 for a bad flag or environment value, 1 when a port
+ * cannot be bound or anything unexpected fails. Failures are one line on standard error.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer, Stream } from "effect"
-import * as Hooks from "../core/Hooks.js"
-import * as NodeSmtpServer from "../node/NodeSmtpServer.js"
+import { Command, ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Console, Effect, Exit, Logger, Option } from "effect"
+import * as Flags from "./Flags.js"
+import * as Log from "./Log.js"
+import * as Serve from "./Serve.js"
+import { StartupError } from "./StartupError.js"
 
-const hooks = Hooks.layer({
-  onData: (message) =>
-    Stream.runDrain(message.body).pipe(
-      Effect.zipRight(Effect.suspend(() =>
-        Effect.log(
-          `message from <${message.envelope.mailFrom?.address}> to ${
-            message.envelope.rcptTo.map((r) => `<${r.address}>`).join(", ")
-          } (${message.byteLength} bytes)`
-        )
-      ))
-    )
-})
+/** The root command; `serve` is its only subcommand. */
+export const command = Command.make("effect-smtp").pipe(
+  Command.withDescription("A declarative SMTP/LMTP server built on Effect."),
+  Command.withSubcommands([Serve.command])
+)
 
-const main = Effect.gen(function*() {
-  const server = yield* NodeSmtpServer.SmtpServer
-  yield* Effect.log(`effect-smtp listening on ${server.address.address}:${server.address.port}`)
-  return yield* Effect.never
-})
+/** Runs the command line `argv` (as `process.argv`: runtime, script, then arguments). */
+export const cli = (argv: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    // The variable sets the default level; @effect/cli's own --log-level flag, applied inside, wins.
+    const level = yield* Flags.logLevelFromEnv
+    yield* Command.run(command, { name: "effect-smtp", version: "0.1.0" })(argv).pipe(Logger.withMinimumLogLevel(level))
+  })
 
-main.pipe(
-  Effect.provide(NodeSmtpServer.layer({ port: 2525, host: "127.0.0.1" }).pipe(Layer.provide(hooks))),
-  NodeRuntime.runMain
+// @effect/cli has already printed what was wrong with a flag; a StartupError is printed here.
+const report = (error: unknown) =>
+  error instanceof StartupError ? Console.error(`effect-smtp: ${error.message}`) : Effect.void
+
+const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
+  if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return 0
+  const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+  if (failure instanceof StartupError) return failure.exitCode
+  if (ValidationError.isValidationError(failure)) return 2
+  return 1
+}
+
+// runMain stops the server gracefully on the first SIGINT/SIGTERM, then leaves the signals to
+// Node's default, which kills the process at once. Under `npm start` one Ctrl-C reaches the
+// server several times (the terminal signals the whole process group, and npm and tsx relay it),
+// which would cut the graceful shutdown short. Repeats within a second are that one request and
+// are ignored; a signal after that is someone asking again, and stops the process now.
+const repeatWindowMillis = 1_000
+let firstSignal: number | undefined
+const onSignal = (signal: NodeJS.Signals) => {
+  const now = Date.now()
+  if (firstSignal === undefined) firstSignal = now
+  else if (now - firstSignal > repeatWindowMillis) {
+    process.stderr.write(`effect-smtp: ${signal} again, stopping without waiting for sessions\n`)
+    process.exit(130)
+  }
+}
+process.on("SIGINT", onSignal)
+process.on("SIGTERM", onSignal)
+
+cli(process.argv).pipe(
+  Effect.tapError(report),
+  Effect.tapDefect((defect) => Console.error(`effect-smtp: unexpected failure: ${Cause.pretty(Cause.die(defect))}`)),
+  Effect.provide(NodeContext.layer),
+  // Until a command chooses its format, logs are plain lines.
+  Effect.provide(Log.layer("pretty")),
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    disablePrettyLogger: true,
+    teardown: (exit, onExit) => onExit(exitCode(exit))
+  })
 )

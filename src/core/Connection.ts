@@ -23,6 +23,7 @@ import * as XForward from "./commands/XForward.js"
 import * as StartTls from "./commands/StartTls.js"
 import { ConnectionContext, type ServerState } from "./ConnectionContext.js"
 import type * as Hooks from "./Hooks.js"
+import * as Observability from "./Observability.js"
 import * as Opening from "./Opening.js"
 import type { Config } from "./ServerConfig.js"
 import * as Session from "./Session.js"
@@ -57,6 +58,7 @@ export const run = (
           Effect.zipRight(transport.close)
         )
       ),
+      Observability.session(ctx),
       Effect.provideService(Session.Session, session),
       Effect.annotateLogs({ session: state.id, remote: state.remoteAddress })
     )
@@ -96,7 +98,9 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
         continue
       }
       if (ctx.server.closing) return ctx.reply(Reply.table.shuttingDown)
-      yield* dispatch(ctx, item)
+      const observed = Observability.begin(ctx, item)
+      yield* Observability.traced(observed, dispatch(ctx, item))
+      Observability.end(observed)
     }
   })
 

@@ -9,6 +9,7 @@ import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
 import * as AuthPolicy from "./AuthPolicy.js"
 import * as Cancellation from "./Cancellation.js"
+import * as Observability from "./Observability.js"
 import * as StartTls from "./commands/StartTls.js"
 import type * as Hooks from "./Hooks.js"
 import * as Proxying from "./Proxying.js"
@@ -39,6 +40,10 @@ export class ConnectionContext {
   unauthenticated = 0
   /** MAIL commands so far, accepted or refused: what MAILMAX limits (RFC 9422). */
   mailCommands = 0
+  /** Code of the reply queued last, for metrics and spans (see Observability); 0 when none since the command began. */
+  lastReplyCode = 0
+  /** Whether this session's commands run in spans: set when the session starts (see Observability). */
+  tracing = false
   /**
    * The address trust lists (`useXClient`, `useXForward`) are checked against: the TCP peer,
    * or the client a trusted PROXY header named. XCLIENT/XFORWARD never change it.
@@ -65,6 +70,7 @@ export class ConnectionContext {
   /** Queues a reply; pipelined replies go out together at the next flush (RFC 2920 §3.2). A 421 ends the session. */
   reply(reply: Reply.Reply): void {
     this.out += Reply.format(reply, this.enhanced)
+    this.lastReplyCode = reply.code
     if (Reply.closesConnection(reply)) this.closed = true
   }
 
@@ -78,8 +84,9 @@ export class ConnectionContext {
 
   /** Flushes, then waits for the next chunk from the peer within the idle limit. */
   get read(): Effect.Effect<Transport.ReadResult> {
-    if (this.out === "") return this.transport.read(this.config.socketTimeout)
-    return Effect.zipRight(this.flush, this.transport.read(this.config.socketTimeout))
+    const read = Effect.map(this.transport.read(this.config.socketTimeout), Observability.received)
+    if (this.out === "") return read
+    return Effect.zipRight(this.flush, read)
   }
 
   /**

@@ -10,6 +10,7 @@ import * as Reply from "../../protocol/Reply.js"
 import { ChunkReader, skip } from "../ChunkReader.js"
 import type { ConnectionContext } from "../ConnectionContext.js"
 import type * as Hooks from "../Hooks.js"
+import * as Observability from "../Observability.js"
 import * as Session from "../Session.js"
 import * as Transport from "../Transport.js"
 import * as Data from "./Data.js"
@@ -90,6 +91,9 @@ export const handle = (ctx: ConnectionContext, command: Extract<Command.Command,
         if (reader.refused === undefined) {
           const replies = Data.answer(ctx, reader, verdict ?? Either.left(Reply.table.internalError), recipients)
           for (const reply of replies) ctx.reply(reply)
+          Observability.transaction(replies)
+        } else {
+          Observability.transaction([reader.refused])
         }
         ctx.unrecognized = 0
         return yield* Ref.update(ctx.session, Session.endTransaction(true))

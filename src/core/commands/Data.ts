@@ -4,6 +4,7 @@ import * as Reply from "../../protocol/Reply.js"
 import { BodyReader } from "../BodyReader.js"
 import type { ConnectionContext } from "../ConnectionContext.js"
 import type * as Hooks from "../Hooks.js"
+import * as Observability from "../Observability.js"
 import * as Session from "../Session.js"
 import { SmtpError } from "../SmtpError.js"
 
@@ -42,6 +43,7 @@ export const handle = (ctx: ConnectionContext) =>
     }
     const replies = answer(ctx, reader, verdict, recipients)
     for (const reply of replies) ctx.reply(reply)
+    Observability.transaction(replies)
     ctx.unrecognized = 0
     yield* Ref.update(ctx.session, Session.endTransaction(true))
   })
