@@ -16,6 +16,7 @@
  *                                       and lines), one folder per run in bench/results/profiles/;
  *                                       `npx tsx bench/profileTop.ts <folder>` lists the top self times
  *                                       while the load generator measured
+ *   npm run bench -- --floor            also bench/reference/floor.ts, a bare net server: the ceiling
  *
  * Results: stdout, bench/results/latest.json and bench/results/latest.md (git-ignored).
  */
@@ -55,26 +56,30 @@ interface Options {
   readonly only: ReadonlySet<string> | undefined
   readonly cpuProf: boolean
   readonly tsx: boolean
+  /** Also run bench/reference/floor.ts: a bare net server that answers without parsing, the most this machine allows. */
+  readonly floor: boolean
 }
 
 const parseArgs = (argv: ReadonlyArray<string>): Options => {
   let quick = false
   let cpuProf = false
   let tsx = false
+  let floor = false
   let only: Set<string> | undefined
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === "--quick") quick = true
     else if (arg === "--cpu-prof") cpuProf = true
     else if (arg === "--tsx") tsx = true
+    else if (arg === "--floor") floor = true
     else if (arg === "--only" || arg.startsWith("--only=")) {
       const value = arg === "--only" ? argv[++i] : arg.slice("--only=".length)
       if (value === undefined || value === "") throw new Error("--only needs scenario keys")
       only = new Set([...(only ?? []), ...value.split(",")])
-    } else throw new Error(`unknown argument ${arg}; use --quick, --only <keys>, --cpu-prof, --tsx`)
+    } else throw new Error(`unknown argument ${arg}; use --quick, --only <keys>, --cpu-prof, --tsx, --floor`)
   }
   if (cpuProf && tsx) throw new Error("--cpu-prof profiles the compiled code: leave out --tsx")
-  return { quick, only, cpuProf, tsx }
+  return { quick, only, cpuProf, tsx, floor }
 }
 
 /** A server file of bench/servers/: the incumbent first, then the others by name. */
@@ -84,11 +89,13 @@ interface ServerFile {
   name: string
 }
 
-const discoverServers = (): Array<ServerFile> =>
-  fs.readdirSync(serversDir)
+const discoverServers = (floor: boolean): Array<ServerFile> => [
+  ...fs.readdirSync(serversDir)
     .filter((file) => file.endsWith(".ts"))
     .sort((a, b) => (a === baselineFile ? -1 : b === baselineFile ? 1 : a.localeCompare(b)))
-    .map((file) => ({ file, path: path.join(serversDir, file), name: file.replace(/\.ts$/, "") }))
+    .map((file) => ({ file, path: path.join(serversDir, file), name: file.replace(/\.ts$/, "") })),
+  ...(floor ? [{ file: "floor.ts", path: path.join(benchDir, "reference", "floor.ts"), name: "floor" }] : [])
+]
 
 const monotonicMicros = (): number => Number(process.hrtime.bigint() / 1000n)
 
@@ -225,7 +232,7 @@ const runBdat = async (quick: boolean): Promise<number | null> => {
 const main = async (): Promise<void> => {
   const options = parseArgs(process.argv.slice(2))
   const started = process.hrtime.bigint()
-  const servers = discoverServers()
+  const servers = discoverServers(options.floor)
   if (servers[0]?.file !== baselineFile) throw new Error(`bench/servers/${baselineFile} is missing`)
   const known = new Set([...Scenarios.all.map((s) => s.key), "bdat"])
   for (const key of options.only ?? []) if (!known.has(key)) throw new Error(`unknown scenario ${key}; known: ${[...known].join(", ")}`)
