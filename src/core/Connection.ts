@@ -97,6 +97,7 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
       }
       if (ctx.server.closing) return ctx.reply(Reply.table.shuttingDown)
       yield* dispatch(ctx, item)
+      yield* ctx.flushIfFull
     }
   })
 
