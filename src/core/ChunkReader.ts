@@ -140,7 +140,7 @@ export class ChunkReader {
         return []
       })
     }
-    return Effect.flatMap(this.ctx.nextLine, (item) => this.between(item))
+    return Effect.zipRight(this.ctx.flushIfFull, Effect.flatMap(this.ctx.nextLine, (item) => this.between(item)))
   }
 
   // Takes this chunk's share of `bytes`; the rest (the next command) goes back to the framer.

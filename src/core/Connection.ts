@@ -101,6 +101,7 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
       const observed = Observability.begin(ctx, item)
       yield* Observability.traced(observed, dispatch(ctx, item))
       Observability.end(observed)
+      yield* ctx.flushIfFull
     }
   })
 

@@ -18,6 +18,8 @@ import * as Session from "./Session.js"
 import { MessageError, SmtpError } from "./SmtpError.js"
 import * as Transport from "./Transport.js"
 
+const maxQueuedReplies = 16 * 1024
+
 /** State the server shares with all its connections. */
 export interface ServerState {
   /** Set when the server shuts down: connections end at the next command boundary. */
@@ -72,6 +74,16 @@ export class ConnectionContext {
     this.out += Reply.format(reply, this.enhanced)
     this.lastReplyCode = reply.code
     if (Reply.closesConnection(reply)) this.closed = true
+  }
+
+  /**
+   * Writes the queued replies now if they passed 16 KiB (the socket's own high-water mark).
+   * RFC 2920 §3.2 lets pipelined replies go out in pieces; a client that pipelines commands
+   * with long replies and reads none then holds no more reply text than that, not the replies
+   * to a whole chunk of commands (EHLO's is 25 times its command).
+   */
+  get flushIfFull(): Effect.Effect<void> {
+    return this.out.length > maxQueuedReplies ? this.flush : Effect.void
   }
 
   /** Writes the queued replies in one write. */

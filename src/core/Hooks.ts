@@ -2,7 +2,9 @@
  * One service per lifecycle hook. The server requires all of them; each has a `Default` that
  * accepts (the data hook drains the body), and `layer` fills in the ones a user leaves out, so
  * precedence is decided in one place. Hooks accept or refuse: they fail with `SmtpError` to
- * refuse, and the core writes every reply.
+ * refuse, and the core writes every reply. A hook is interrupted (its finalizers run) when its
+ * client goes away, when `hookTimeout` passes, or at shutdown past `closeTimeout`; see
+ * core/Cancellation.
  */
 import { Context, Effect, Layer, Stream } from "effect"
 import type * as Address from "../protocol/Address.js"
@@ -19,8 +21,8 @@ export interface Message {
   readonly envelope: Session.Envelope
   /**
    * The dot-unstuffed body. The socket is read only as fast as this is pulled. It fails with
-   * `MessageError` when the client goes away, and, unless the facade asked otherwise, when the
-   * body passes the size limit or breaks the bare-line-ending policy.
+   * `MessageError` when the client goes away while it is being pulled, and, unless the facade
+   * asked otherwise, when the body passes the size limit or breaks the bare-line-ending policy.
    * Sent with BDAT (RFC 3030), it is the concatenated chunks, verbatim; a client that gives the
    * message up between two chunks (RSET, QUIT, a new greeting) interrupts the data hook.
    */

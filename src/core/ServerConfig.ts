@@ -53,7 +53,11 @@ export const schema = Schema.Struct({
   closeTimeout: Schema.optionalWith(Millis, { default: () => 30_000 }),
   /** Delay in ms before the greeting; a client that talks earlier is refused (421). 0 disables the check. */
   greetingDelay: Schema.optionalWith(Millis, { default: () => 0 }),
-  /** Longest a hook may run, in ms, before the command is answered 451 4.3.0; 0 for no limit. */
+  /**
+   * Longest a hook may run, in ms, before it is interrupted and the command answered 451 4.3.0;
+   * 0 for no limit (the default: see README, "Guarantees under hostile input"). For the data
+   * hook the time includes receiving the body.
+   */
   hookTimeout: Schema.optionalWith(Millis, { default: () => 0 }),
   /** Stray CR or LF inside DATA: turn into CRLF, refuse the message with 550 5.6.0, or keep verbatim. */
   bareLineEndings: Schema.optionalWith(Schema.Literal("normalize", "reject", "pass"), { default: () => "normalize" }),

@@ -44,6 +44,8 @@ export interface Options {
    * for a client that stalls mid-handshake). The bytes stay plaintext either way.
    */
   readonly startTls?: Transport.TlsInfo | Transport.TlsError | Effect.Effect<Transport.TlsInfo, Transport.TlsError>
+  /** Told of every write the server makes, as written (a test of how replies are batched). */
+  readonly onWrite?: ((data: string) => void) | undefined
 }
 
 /** Makes a connected pair: the server's Transport and the test's Peer. */
@@ -119,8 +121,10 @@ export const make = (
       write: (data) =>
         Effect.suspend(() => {
           sentAtWrite = sent
+          const text = typeof data === "string" ? data : decoder.decode(data)
+          options.onWrite?.(text)
           return isGone ? Effect.void : Effect.flatMap(Deferred.isDone(closed), (isClosed) =>
-            isClosed ? Effect.void : Queue.offer(outbound, typeof data === "string" ? data : decoder.decode(data)))
+            isClosed ? Effect.void : Queue.offer(outbound, text))
         }),
       close: Deferred.succeed(closed, undefined).pipe(Effect.asVoid),
       onClosed: (listener) => {

@@ -132,7 +132,7 @@ describe("Fuzzing the protocol modules (mutated valid inputs, thousands of runs 
         framer.takeRemaining()
         assert.isFalse(framer.hasInput)
       }),
-      { numRuns: 3_000 }
+      { numRuns: 2_000 }
     )
   })
 
@@ -155,7 +155,7 @@ describe("Fuzzing the protocol modules (mutated valid inputs, thousands of runs 
           }
         }
       }),
-      { numRuns: 20_000 }
+      { numRuns: 10_000 }
     )
   })
 
@@ -178,7 +178,7 @@ describe("Fuzzing the protocol modules (mutated valid inputs, thousands of runs 
           }
         }
       }),
-      { numRuns: 10_000 }
+      { numRuns: 5_000 }
     )
   })
 
@@ -220,7 +220,7 @@ describe("Fuzzing the protocol modules (mutated valid inputs, thousands of runs 
           assert.notMatch(body.toString("latin1"), /\r(?!\n)|(?<!\r)\n/)
         }
       }),
-      { numRuns: 20_000 }
+      { numRuns: 15_000 }
     )
   })
 
@@ -277,7 +277,7 @@ describe("Fuzzing the protocol modules (mutated valid inputs, thousands of runs 
           assert.notMatch(step.credentials.username, /[\x00-\x1f\x7f-\x9f]/)
         }
       }),
-      { numRuns: 20_000 }
+      { numRuns: 10_000 }
     )
   })
 
@@ -368,7 +368,7 @@ describe("Fuzzing the protocol modules (mutated valid inputs, thousands of runs 
         Ip.normalize(s)
         Ip.isAllowed(["192.0.2.1", "2001:db8::1"], s)
       }),
-      { numRuns: 10_000 }
+      { numRuns: 3_000 }
     )
   })
 })

@@ -68,6 +68,24 @@ describe("Command lines", () => {
   }
 })
 
+describe("Pipelining", () => {
+  it.scoped("writes the replies of a long pipelined batch in pieces of about 16 KiB, not all at once", () =>
+    Effect.gen(function*() {
+      const writes: Array<number> = []
+      const server = yield* Harness.memoryServer()
+      const client = yield* server.connect(undefined, { onWrite: (data) => writes.push(data.length) })
+      yield* client.reply
+      // 2,000 EHLOs (16 KB) ask for about 400 KB of replies.
+      yield* client.send("EHLO c\r\n".repeat(2000))
+      const ehlo = yield* client.reply
+      for (let i = 1; i < 2000; i++) assert.strictEqual(yield* client.reply, ehlo)
+      assert.strictEqual(writes.reduce((a, b) => a + b, 0), "220 mx.test ESMTP\r\n".length + 2000 * ehlo.length)
+      // Each write stops at the first reply past 16 KiB: a client that reads none of them
+      // makes the server hold that much reply text, not the replies to all it sent.
+      for (const size of writes) assert.isAtMost(size, 16 * 1024 + ehlo.length)
+    }))
+})
+
 describe("Limits", () => {
   it.live("closes with 421 at the tenth unrecognized command", () =>
     Effect.gen(function*() {

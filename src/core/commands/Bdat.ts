@@ -72,10 +72,12 @@ export const handle = (ctx: ConnectionContext, command: Extract<Command.Command,
       verdict = yield* Effect.onInterrupt(Deferred.await(settled), () => Fiber.interrupt(fiber))
       if (verdict === undefined) {
         yield* Fiber.interrupt(fiber)
+        // Its guard never returned to say the hook is over.
         ctx.inHook = false
+      } else if (Either.isLeft(verdict) && reader.ending !== "complete") {
+        // A refusal before the last chunk answers the chunks still coming (RFC 3030 §2).
+        reader.refuse(verdict.left)
       }
-      // A refusal before the last chunk answers the chunks still coming (RFC 3030 §2).
-      else if (Either.isLeft(verdict) && reader.ending !== "complete") reader.refuse(verdict.left)
     }
     yield* reader.drain
 
