@@ -1,6 +1,6 @@
 /**
  * effect-smtp through the Effect API: NodeSmtpServer.layer with a data hook that drains the body
- * (or reads it at the throttled rate) and accepts. No TLS is configured, AUTH is not required,
+ * through Message.pull (`Hooks.drain`) and accepts, or one that reads it at the throttled rate. No TLS is configured, AUTH is not required,
  * and the core does no reverse DNS.
  */
 import { NodeRuntime } from "@effect/platform-node"
@@ -13,7 +13,7 @@ const env = ServerEnv.read()
 const rate = env.throttleBytesPerSecond
 
 const onData: NonNullable<Hooks.Implementations["onData"]> = rate === undefined
-  ? (message) => Stream.runDrain(message.body)
+  ? Hooks.drain
   : (message) => {
     const pacer = new Pacer(rate)
     return Stream.runForEach(message.body, (chunk) => {

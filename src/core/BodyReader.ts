@@ -54,7 +54,7 @@ export class BodyReader {
       if (this.sizeExceeded) {
         return this.ctx.config.rejectOversized
           ? Effect.fail(Option.some(new MessageError({ reason: "SizeExceeded" })))
-          : Effect.fail(Option.none())
+          : this.endAfterRest
       }
       return Effect.succeed(Chunk.unsafeFromArray(pieces))
     })
@@ -68,16 +68,25 @@ export class BodyReader {
   /** Stops the hook's view of the body and reads the rest to the end of data (or the end of the connection). */
   get drain(): Effect.Effect<void> {
     this.detached = true
-    const step: Effect.Effect<void> = Effect.suspend(() => {
-      if (this.ending !== undefined) return Effect.void
-      return Effect.flatMap(this.nextChunk(), (chunk) => {
-        if (chunk === undefined) return Effect.void
-        this.decode(chunk)
-        return step
-      })
-    })
-    return step
+    return this.rest
   }
+
+  // Reads to the end of data (or of the input), counting and dropping what it reads.
+  private readonly rest: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.ending !== undefined) return Effect.void
+    return Effect.flatMap(this.nextChunk(), (chunk) => {
+      if (chunk === undefined) return Effect.void
+      this.decode(chunk)
+      return this.rest
+    })
+  })
+
+  // Past the limit when the hook decides (the facade's sizeExceeded contract, as smtp-server
+  // keeps it): the stream ends at the end of data, so byteLength is then the whole message's.
+  private readonly endAfterRest: Effect.Effect<never, Option.Option<MessageError>> = Effect.zipRight(
+    this.rest,
+    Effect.suspend(() => Effect.fail(this.ending === "complete" ? Option.none() : Option.some(this.failure())))
+  )
 
   private failure(): MessageError {
     return new MessageError({ reason: this.ending === "timeout" ? "Timeout" : "Disconnected" })

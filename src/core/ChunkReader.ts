@@ -108,14 +108,22 @@ export class ChunkReader {
     if (this.ending === "complete") return Effect.fail(Option.none())
     if (this.ending === "abandoned") return Effect.never
     if (this.ending !== undefined) return Effect.fail(Option.some(this.inputFailure()))
-    // As for DATA, a body past the limit simply ends when the facade lets the hook decide.
-    if (this.sizeExceeded) return Effect.fail(Option.none())
+    // As for DATA, past the limit when the facade lets the hook decide, the stream ends with
+    // the message's last chunk, so byteLength is then the whole message's.
+    if (this.sizeExceeded) return this.endAfterRest
     return Effect.flatMap(this.step(), (pieces) => {
       if (this.failure !== undefined) return Effect.fail(Option.some(this.failure))
-      if (this.sizeExceeded) return Effect.fail(Option.none())
+      if (this.sizeExceeded) return this.endAfterRest
       return Effect.succeed(Chunk.unsafeFromArray(pieces))
     })
   }
+
+  // Reads (counting and dropping) to the end of the message, then ends the stream.
+  private readonly endAfterRest: Effect.Effect<never, Option.Option<MessageError>> = Effect.suspend(() => {
+    if (this.ending === "complete") return Effect.fail(Option.none())
+    if (this.ending !== undefined) return Effect.fail(Option.some(this.inputFailure()))
+    return Effect.flatMap(this.step(), () => this.endAfterRest)
+  })
 
   private inputFailure(): MessageError {
     return new MessageError({ reason: this.ending === "timeout" ? "Timeout" : "Disconnected" })

@@ -8,6 +8,7 @@ import * as Command from "../protocol/Command.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
 import * as AuthPolicy from "./AuthPolicy.js"
+import * as Cancellation from "./Cancellation.js"
 import * as Auth from "./commands/Auth.js"
 import * as Bdat from "./commands/Bdat.js"
 import * as Data from "./commands/Data.js"
@@ -42,7 +43,7 @@ export const run = (
     const ctx = new ConnectionContext(config, hooks, transport, ref, server)
     onReady(ctx)
     const session: Session.Session["Type"] = { get: Ref.get(ref), raw: Effect.sync(() => transport.raw) }
-    return serve(ctx).pipe(
+    return Effect.zipRight(Cancellation.watch(ctx), serve(ctx)).pipe(
       Effect.onInterrupt(() =>
         Effect.suspend(() => {
           // Interrupted by shutdown: say so, unless the session already ended.

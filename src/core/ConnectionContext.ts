@@ -8,6 +8,7 @@ import * as Ehlo from "../protocol/Ehlo.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
 import * as AuthPolicy from "./AuthPolicy.js"
+import * as Cancellation from "./Cancellation.js"
 import * as Observability from "./Observability.js"
 import * as StartTls from "./commands/StartTls.js"
 import type * as Hooks from "./Hooks.js"
@@ -48,6 +49,10 @@ export class ConnectionContext {
    * or the client a trusted PROXY header named. XCLIENT/XFORWARD never change it.
    */
   peerAddress: string
+  /** True while a hook runs through `guard` (see Cancellation). */
+  inHook = false
+  /** Set once the transport reported the peer gone: no hook starts after that (see Cancellation). */
+  peerGone = false
   private out = ""
 
   constructor(
@@ -113,7 +118,8 @@ export class ConnectionContext {
   /**
    * Runs a hook at the single boundary where its failures become replies: `SmtpError` is the
    * refusal it chose; any other failure, defect or overrun becomes 451 4.3.0 for this command
-   * only, logged with its cause. Interruption passes through.
+   * only, logged with its cause. Interruption passes through. Once the peer has gone no hook
+   * starts: the connection is interrupted instead (see Cancellation).
    */
   guard<A>(
     stage: string,
@@ -125,7 +131,7 @@ export class ConnectionContext {
         onTimeout: () => new SmtpError({ reply: Reply.table.hookTimeout })
       })
       : effect
-    return Effect.matchCauseEffect(timed, {
+    return Cancellation.around(this, Effect.matchCauseEffect(timed, {
       onSuccess: (a) => Effect.succeed(Either.right(a)),
       onFailure: (cause) => {
         if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
@@ -141,7 +147,7 @@ export class ConnectionContext {
           Effect.as(Either.left(Reply.table.internalError))
         )
       }
-    })
+    }))
   }
 
   /** A snapshot of the session, for handing to a hook. */

@@ -138,6 +138,12 @@ export class OnData extends Context.Tag("effect-smtp/Hooks/OnData")<
   static readonly Default = Layer.succeed(OnData, (message) => Stream.runDrain(message.body))
 }
 
+/** Reads the body to its end through the low-level pull, without a Stream (which costs more than a small message). */
+export const drain = (message: Message): Effect.Effect<void, MessageError> => {
+  const step: Effect.Effect<void, MessageError> = Effect.flatMap(message.pull, (pieces) => (pieces === undefined ? Effect.void : step))
+  return step
+}
+
 /** Called once when a connection ends, for whatever reason. */
 export class OnClose extends Context.Tag("effect-smtp/Hooks/OnClose")<
   OnClose,
@@ -196,4 +202,19 @@ export const resolve: Effect.Effect<Resolved, never, Hooks> = Effect.all({
   onRcptTo: OnRcptTo,
   onData: OnData,
   onClose: OnClose
-})
+}).pipe(Effect.map((hooks): Resolved => ({
+  onConnect: contained(hooks.onConnect),
+  onSecure: contained(hooks.onSecure),
+  onAuth: contained(hooks.onAuth),
+  onMailFrom: contained(hooks.onMailFrom),
+  onRcptTo: contained(hooks.onRcptTo),
+  onData: contained(hooks.onData),
+  onClose: contained(hooks.onClose)
+})))
+
+// A hook function that throws instead of returning an Effect fails its own Effect (a defect,
+// answered 451 4.3.0 for that command), rather than the command that called it.
+const contained = <Args extends ReadonlyArray<unknown>, A, E, R>(
+  hook: (...args: Args) => Effect.Effect<A, E, R>
+) =>
+(...args: Args): Effect.Effect<A, E, R> => Effect.suspend(() => hook(...args))

@@ -57,6 +57,15 @@ export interface Transport {
   /** Ends the connection after queued writes are flushed. Idempotent. */
   readonly close: Effect.Effect<void>
   /**
+   * Calls `listener` once, when the peer has gone (it closed its side, reset the connection,
+   * or the connection broke), even while nobody reads; at once if it already has. `toldReader`
+   * is true when a pending `read` receives `EOF` for it. Input the transport has not taken
+   * from the socket yet (it pauses the socket) is read first, so the peer leaving behind
+   * unread input is noticed only when that is read. A plain callback, not an Effect: the
+   * connection registers one per connection and needs no fiber to wait on it.
+   */
+  readonly onClosed: (listener: (toldReader: boolean) => void) => void
+  /**
    * Starts TLS on this connection (STARTTLS, RFC 3207). Input already received and not yet
    * read is discarded by the transport: it was sent in plaintext before the handshake.
    * Absent when the transport cannot upgrade.

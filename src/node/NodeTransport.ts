@@ -35,6 +35,10 @@ class SocketTransport implements Transport.Transport {
   private queue: Array<Uint8Array> = []
   private waiter: ((result: Effect.Effect<Transport.ReadResult>) => void) | undefined
   private ended = false
+  // Set once the peer has gone; `onClosed` listeners are told once.
+  private gone = false
+  private toldReader = false
+  private goneListeners: Array<(toldReader: boolean) => void> = []
   private timeoutMillis = 0
   private closing = false
   // Stream positions, in bytes: received from the socket, handed out by `read`, and received
@@ -94,18 +98,32 @@ class SocketTransport implements Transport.Transport {
     if (socket.write(data)) return Effect.void
     // The peer is not reading its replies: stop producing more until it does.
     return Effect.async<void>((resume) => {
-      const done = () => {
+      const stop = () => {
         socket.off("drain", done)
         socket.off("close", done)
+        socket.off("timeout", stalled)
+      }
+      const done = () => {
+        stop()
+        resume(Effect.void)
+      }
+      // A peer that reads nothing for the idle limit holds the session no longer than an idle
+      // one would; a reply cannot reach it, so the connection is dropped without one.
+      const stalled = () => {
+        stop()
+        socket.destroy()
         resume(Effect.void)
       }
       socket.on("drain", done)
       socket.on("close", done)
-      return Effect.sync(() => {
-        socket.off("drain", done)
-        socket.off("close", done)
-      })
+      socket.on("timeout", stalled)
+      return Effect.sync(stop)
     })
+  }
+
+  onClosed = (listener: (toldReader: boolean) => void): void => {
+    if (this.gone) listener(this.toldReader)
+    else this.goneListeners.push(listener)
   }
 
   close: Effect.Effect<void> = Effect.sync(() => {
@@ -144,6 +162,12 @@ class SocketTransport implements Transport.Transport {
       this.waiter = undefined
       waiter(Effect.succeed("eof"))
     }
+    if (this.gone) return
+    this.gone = true
+    this.toldReader = waiter !== undefined
+    const listeners = this.goneListeners
+    this.goneListeners = []
+    for (const listener of listeners) listener(this.toldReader)
   }
 
   private onTimeout = (): void => {

@@ -9,7 +9,11 @@ import type * as Transport from "../core/Transport.js"
 export interface Peer {
   /** Sends bytes to the server exactly as given (no CRLF added). */
   readonly send: (data: string | Uint8Array) => Effect.Effect<void>
-  /** Closes the client's side: the server reads end-of-file after what was sent. */
+  /**
+   * Closes the client's side: the server reads end-of-file after what was sent. The transport
+   * reports the peer gone (`onClosed`) at once when the server had read all of it, else when it
+   * reads the end; replies written after that are lost, as on a socket.
+   */
   readonly end: Effect.Effect<void>
   /** The next complete reply (all its lines, CRLFs included); "" once the server closed and nothing is left. */
   readonly reply: Effect.Effect<string>
@@ -52,6 +56,22 @@ export const make = (
     const inbound = yield* Queue.unbounded<Uint8Array | "eof">()
     const outbound = yield* Queue.unbounded<string>()
     const closed = yield* Deferred.make<void>()
+    // The peer has gone: at its end when the server had read everything before it (as a
+    // socket reports a FIN at once while it is read), else when a read reaches the end.
+    // Writes after that are dropped, as Node drops them once the peer's FIN is read.
+    let isGone = false
+    // Reads under way: one of them takes the end when the peer leaves with nothing unread.
+    let reading = 0
+    let toldReader = false
+    let goneListeners: Array<(toldReader: boolean) => void> = []
+    const leave = (reader: boolean) => {
+      if (isGone) return
+      isGone = true
+      toldReader = reader
+      const listeners = goneListeners
+      goneListeners = []
+      for (const listener of listeners) listener(reader)
+    }
     let ended = false
     let secure = tls
     // Chunks the peer sent, chunks the server read, and how many had been sent at the server's
@@ -81,23 +101,32 @@ export const make = (
       },
       ...(startTls === undefined ? {} : { startTls }),
       hasPendingInput: () => Effect.runSync(Queue.size(inbound)) > 0,
-      read: (idleMillis) => {
-        if (ended) return Effect.succeed("eof")
-        const take = Effect.map(Queue.take(inbound), (item): Transport.ReadResult => {
-          if (item === "eof") ended = true
-          else taken++
-          return item
-        })
-        return idleMillis > 0
-          ? Effect.timeoutTo(take, { duration: idleMillis, onSuccess: (r) => r, onTimeout: () => "timeout" as const })
-          : take
-      },
-      write: (data) =>
-        Effect.flatMap(Deferred.isDone(closed), (isClosed) => {
-          sentAtWrite = sent
-          return isClosed ? Effect.void : Queue.offer(outbound, typeof data === "string" ? data : decoder.decode(data))
+      read: (idleMillis) =>
+        Effect.suspend(() => {
+          if (ended) return Effect.succeed("eof")
+          const take = Effect.map(Queue.take(inbound), (item): Transport.ReadResult => {
+            if (item === "eof") {
+              ended = true
+              leave(true)
+            } else taken++
+            return item
+          })
+          reading++
+          return (idleMillis > 0
+            ? Effect.timeoutTo(take, { duration: idleMillis, onSuccess: (r) => r, onTimeout: () => "timeout" as const })
+            : take).pipe(Effect.ensuring(Effect.sync(() => reading--)))
         }),
-      close: Deferred.succeed(closed, undefined).pipe(Effect.asVoid)
+      write: (data) =>
+        Effect.suspend(() => {
+          sentAtWrite = sent
+          return isGone ? Effect.void : Effect.flatMap(Deferred.isDone(closed), (isClosed) =>
+            isClosed ? Effect.void : Queue.offer(outbound, typeof data === "string" ? data : decoder.decode(data)))
+        }),
+      close: Deferred.succeed(closed, undefined).pipe(Effect.asVoid),
+      onClosed: (listener) => {
+        if (isGone) listener(toldReader)
+        else goneListeners.push(listener)
+      }
     }
 
     let buffered = ""
@@ -115,7 +144,11 @@ export const make = (
           sent++
           return Queue.offer(inbound, typeof data === "string" ? encoder.encode(data) : data)
         }),
-      end: Queue.offer(inbound, "eof"),
+      end: Effect.suspend(() => {
+        // With nothing unread, the end is seen at once, by the read waiting for input if there is one.
+        if (Effect.runSync(Queue.size(inbound)) <= 0) leave(reading > 0)
+        return Queue.offer(inbound, "eof")
+      }),
       reply: Effect.gen(function*() {
         for (;;) {
           const end = replyEnd(buffered)

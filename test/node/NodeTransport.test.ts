@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Queue } from "effect"
+import { Effect, Fiber, Queue } from "effect"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import type * as Transport from "../../src/core/Transport.js"
@@ -101,5 +101,36 @@ describe("NodeTransport.startTls", () => {
 
       yield* RawClient.connect(port)
       assert.isUndefined(NodeTransport.fromSocket(yield* Queue.take(sockets)).startTls)
+    }).pipe(Effect.scoped))
+})
+
+describe("NodeTransport.onClosed", () => {
+  // Resolves with what the transport told its close listener.
+  const told = (transport: Transport.Transport) =>
+    Effect.async<boolean>((resume) => transport.onClosed((toldReader) => resume(Effect.succeed(toldReader))))
+
+  it.live("tells a listener once the peer has gone while nobody reads, and a late listener at once", () =>
+    Effect.gen(function*() {
+      const { server, sockets } = yield* accepting
+      const client = yield* RawClient.connect((server.address() as net.AddressInfo).port)
+      const transport = NodeTransport.fromSocket(yield* Queue.take(sockets))
+      const listener = yield* Effect.fork(told(transport))
+      client.socket.end()
+      assert.isFalse(yield* Fiber.join(listener))
+      assert.isFalse(yield* told(transport))
+      assert.strictEqual(yield* transport.read(0), "eof")
+    }).pipe(Effect.scoped))
+
+  it.live("says the end went to the read that was waiting", () =>
+    Effect.gen(function*() {
+      const { server, sockets } = yield* accepting
+      const client = yield* RawClient.connect((server.address() as net.AddressInfo).port)
+      const transport = NodeTransport.fromSocket(yield* Queue.take(sockets))
+      const listener = yield* Effect.fork(told(transport))
+      const reading = yield* Effect.fork(transport.read(0))
+      yield* Effect.yieldNow()
+      client.socket.resetAndDestroy()
+      assert.strictEqual(yield* Fiber.join(reading), "eof")
+      assert.isTrue(yield* Fiber.join(listener))
     }).pipe(Effect.scoped))
 })

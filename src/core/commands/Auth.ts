@@ -6,6 +6,7 @@ import * as Reply from "../../protocol/Reply.js"
 import * as Sasl from "../../protocol/Sasl.js"
 import type { ConnectionContext } from "../ConnectionContext.js"
 import * as Session from "../Session.js"
+import { SmtpError } from "../SmtpError.js"
 import * as Transport from "../Transport.js"
 
 /** Authenticates the client when policy allows, the mechanism is enabled and the hook accepts. */
@@ -64,7 +65,11 @@ const continuation = (ctx: ConnectionContext): Effect.Effect<string | undefined>
 const verify = (ctx: ConnectionContext, credentials: Sasl.Credentials) =>
   Effect.gen(function*() {
     const session = yield* ctx.snapshot
-    const verdict = yield* ctx.guard("onAuth", Effect.either(ctx.hooks.onAuth(credentials, session)))
+    // Only an SmtpError is a refusal with a reply of its own; any other failure is the guard's 451.
+    const verdict = yield* ctx.guard(
+      "onAuth",
+      Effect.either(Effect.catchIf(ctx.hooks.onAuth(credentials, session), (e) => !(e instanceof SmtpError), Effect.die))
+    )
     if (Either.isLeft(verdict)) return yield* refuse(ctx, verdict.left)
     const result = verdict.right
     if (Either.isLeft(result)) {

@@ -68,8 +68,12 @@ export const handle = (ctx: ConnectionContext, command: Extract<Command.Command,
           (exit) => Deferred.succeed(settled, Exit.isSuccess(exit) ? exit.value : Either.left(Reply.table.internalError))
         )
       )
-      verdict = yield* Deferred.await(settled)
-      if (verdict === undefined) yield* Fiber.interrupt(fiber)
+      // Interrupted itself (the peer left, shutdown), the connection stops the hook before its close hook runs.
+      verdict = yield* Effect.onInterrupt(Deferred.await(settled), () => Fiber.interrupt(fiber))
+      if (verdict === undefined) {
+        yield* Fiber.interrupt(fiber)
+        ctx.inHook = false
+      }
       // A refusal before the last chunk answers the chunks still coming (RFC 3030 §2).
       else if (Either.isLeft(verdict) && reader.ending !== "complete") reader.refuse(verdict.left)
     }

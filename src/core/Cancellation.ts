@@ -1,0 +1,43 @@
+/**
+ * Cancellation: a hook never outlives the client it works for. When the transport reports the
+ * peer gone, the hook running for the session is interrupted (its finalizers run) and no later
+ * hook starts, so nothing is decided for a client that can no longer hear the answer; a
+ * message whose 250 could not be sent is not delivered behind the client's back, to be sent
+ * again on its retry. A hook waiting for body bytes at that moment is told by its stream
+ * instead (`MessageError` "Disconnected"), through the same read that tells the connection.
+ *
+ * The cost is one listener per connection and two field writes per hook: hooks run inline in
+ * the connection's fiber, and the transport's close listener interrupts that fiber. (A watcher
+ * fiber per connection, measured, cost more than the rest of the change together.)
+ */
+import { Effect } from "effect"
+import type { ConnectionContext } from "./ConnectionContext.js"
+
+/** Watches the peer of `ctx` for the current (the connection's) fiber. */
+export const watch = (ctx: ConnectionContext): Effect.Effect<void> =>
+  Effect.withFiberRuntime<void>((connection) =>
+    Effect.sync(() =>
+      ctx.transport.onClosed((toldReader) => {
+        ctx.peerGone = true
+        // A hook reading the body got EOF from the same event; nothing runs after the connection ended.
+        if (ctx.closed || !ctx.inHook || toldReader) return
+        ctx.closed = true
+        connection.unsafeInterruptAsFork(connection.id())
+      })
+    )
+  )
+
+/** Runs one hook (already guarded: it fails only by interruption) marked as running, unless the peer has gone. */
+export const around = <A, R>(ctx: ConnectionContext, hook: Effect.Effect<A, never, R>): Effect.Effect<A, never, R> =>
+  Effect.suspend(() => {
+    if (ctx.peerGone) {
+      // Nothing the hook decides could reach the client: end the connection instead.
+      ctx.closed = true
+      return Effect.interrupt
+    }
+    ctx.inHook = true
+    return Effect.map(hook, (a) => {
+      ctx.inHook = false
+      return a
+    })
+  })
