@@ -22,12 +22,25 @@ export const command = Command.make("effect-smtp").pipe(
 const version = (JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string })
   .version
 
+// @effect/cli prints what is wrong with a flag as a paragraph (and a blank line) on stderr:
+// made one line like every other failure.
+const oneLineErrors = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(Effect.console, (console) =>
+    Effect.withConsole(effect, {
+      ...console,
+      error: (...args: ReadonlyArray<unknown>) =>
+        console.error(`effect-smtp: ${args.map(String).join(" ").replace(/\x1b\[[0-9;]*m/g, "").replace(/\s+/g, " ").trim()}`)
+    }))
+
 /** Runs the command line `argv` (as `process.argv`: runtime, script, then arguments). */
 export const cli = (argv: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     // The variable sets the default level; @effect/cli's own --log-level flag, applied inside, wins.
     const level = yield* Flags.logLevelFromEnv
-    yield* Command.run(command, { name: "effect-smtp", version })(argv).pipe(Logger.withMinimumLogLevel(level))
+    yield* Command.run(command, { name: "effect-smtp", version })(argv).pipe(
+      Logger.withMinimumLogLevel(level),
+      oneLineErrors
+    )
   })
 
 // @effect/cli has already printed what was wrong with a flag; a StartupError is printed here.
