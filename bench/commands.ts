@@ -8,7 +8,10 @@
  *
  * Run with `npx tsx bench/commands.ts` (no tracer: spans cost nothing), or
  * `npx tsx bench/commands.ts --tracer` (a tracer that records nothing is installed, so every
- * session and command span is built). Gives up after five minutes.
+ * session and command span is built). tsx's transform adds a call per closure created, which
+ * inflates every number; for figures to compare, compile first:
+ * `npx tsc -p bench/tsconfig.json && node bench/results/build/bench/commands.js [--tracer]`.
+ * Gives up after five minutes.
  */
 import { Layer, ManagedRuntime, Tracer } from "effect"
 import { spawn } from "node:child_process"
@@ -75,7 +78,10 @@ const client = async (port: number, mode: "sequential" | "pipelined"): Promise<n
 
 const runClient = (port: number, mode: string) =>
   new Promise<number>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--client", String(port), mode], {
+    const self = fileURLToPath(import.meta.url)
+    // Under tsx the client needs its loader; compiled (bench/tsconfig.json), plain node runs it.
+    const loader = self.endsWith(".ts") ? ["--import", "tsx"] : []
+    const child = spawn(process.execPath, [...loader, self, "--client", String(port), mode], {
       stdio: ["ignore", "pipe", "inherit"]
     })
     let out = ""

@@ -36,6 +36,14 @@ describe("the built package", () => {
     )
   })
 
+  it("ships the effect-smtp command, which runs the built CLI", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { bin: Record<string, string> }
+    const bin = path.join(project, "node_modules", "effect-smtp", pkg.bin["effect-smtp"]!)
+    const help = run([bin, "serve", "--help"]).replace(/\x1b\[[0-9;]*m/g, "")
+    assert.include(help, "--maildir text")
+    assert.include(help, "Default: ./mail. Env: EFFECT_SMTP_MAILDIR.")
+  })
+
   it("ships type declarations for every export", () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as {
       exports: Record<string, { types?: string; default?: string } | string>

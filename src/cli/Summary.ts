@@ -3,7 +3,7 @@
  * rejections from the core's metrics (counted from when this service started), messages and
  * bytes from the deliveries the storage hook reports.
  */
-import { Effect, Metric, Ref } from "effect"
+import { Effect, Metric, type MetricPair, MetricState, Ref } from "effect"
 import * as Observability from "../core/Observability.js"
 
 /** Counts since the server started. */
@@ -17,24 +17,31 @@ export interface Counts {
   readonly rejections: number
 }
 
-const refusedClasses = ["4xx", "5xx"] as const
+const refused: ReadonlySet<string> = new Set(["4xx", "5xx"])
 
 // The commands whose refusal counts as a rejection, besides a message refused after its body.
-const refusableCommands = ["MAIL", "RCPT", "AUTH"] as const
+const refusable: ReadonlySet<string> = new Set(["MAIL", "RCPT", "AUTH"])
 
-const countOf = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
+const tag = (pair: MetricPair.MetricPair.Untyped, key: string) => pair.metricKey.tags.find((t) => t.key === key)?.value
 
-// What the core's metrics say now; the summary reports the change since start.
-const fromMetrics = Effect.gen(function*() {
+// What the core's metrics say now; the summary reports the change since start. Read from a
+// snapshot: looking series up by their tags would create the ones that never happened.
+const fromMetrics = Effect.map(Metric.snapshot, (pairs) => {
+  const { names } = Observability
+  let connections = 0
   let rejections = 0
-  for (const replyClass of refusedClasses) {
-    rejections += yield* countOf(Metric.tagged(Observability.transactionsTotal, "class", replyClass))
-    for (const command of refusableCommands) {
-      const histogram = Observability.commandDuration.pipe(Metric.tagged("command", command), Metric.tagged("class", replyClass))
-      rejections += (yield* Metric.value(histogram)).count
+  for (const pair of pairs) {
+    const { metricKey: { name }, metricState: state } = pair
+    const isRefusal = refused.has(tag(pair, "class") ?? "")
+    if (name === names.connectionsTotal && MetricState.isCounterState(state)) {
+      connections += Number(state.count)
+    } else if (name === names.transactionsTotal && MetricState.isCounterState(state) && isRefusal) {
+      rejections += Number(state.count)
+    } else if (name === names.commandDuration && MetricState.isHistogramState(state) && isRefusal) {
+      if (refusable.has(tag(pair, "command") ?? "")) rejections += state.count
     }
   }
-  return { connections: yield* countOf(Observability.connectionsTotal), rejections }
+  return { connections, rejections }
 })
 
 /** The running counts; `stored` is called by the storage hook for each message it keeps. */

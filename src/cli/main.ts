@@ -6,6 +6,7 @@
 import { Command, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, Logger, Option } from "effect"
+import * as fs from "node:fs"
 import * as Flags from "./Flags.js"
 import * as Log from "./Log.js"
 import * as Serve from "./Serve.js"
@@ -17,12 +18,29 @@ export const command = Command.make("effect-smtp").pipe(
   Command.withSubcommands([Serve.command])
 )
 
+// src/cli/main.ts and dist/cli/main.js are both two levels below package.json.
+const version = (JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string })
+  .version
+
+// @effect/cli prints what is wrong with a flag as a paragraph (and a blank line) on stderr:
+// made one line like every other failure.
+const oneLineErrors = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(Effect.console, (console) =>
+    Effect.withConsole(effect, {
+      ...console,
+      error: (...args: ReadonlyArray<unknown>) =>
+        console.error(`effect-smtp: ${args.map(String).join(" ").replace(/\x1b\[[0-9;]*m/g, "").replace(/\s+/g, " ").trim()}`)
+    }))
+
 /** Runs the command line `argv` (as `process.argv`: runtime, script, then arguments). */
 export const cli = (argv: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     // The variable sets the default level; @effect/cli's own --log-level flag, applied inside, wins.
     const level = yield* Flags.logLevelFromEnv
-    yield* Command.run(command, { name: "effect-smtp", version: "0.1.0" })(argv).pipe(Logger.withMinimumLogLevel(level))
+    yield* Command.run(command, { name: "effect-smtp", version })(argv).pipe(
+      Logger.withMinimumLogLevel(level),
+      oneLineErrors
+    )
   })
 
 // @effect/cli has already printed what was wrong with a flag; a StartupError is printed here.

@@ -13,25 +13,34 @@ import { Effect, Metric, MetricBoundaries, MetricLabel, type Tracer } from "effe
 import type * as Reply from "../protocol/Reply.js"
 import type { ConnectionContext } from "./ConnectionContext.js"
 
+/** The metrics' names, for readers of `Metric.snapshot`. */
+export const names = {
+  connectionsActive: "effect_smtp_connections_active",
+  connectionsTotal: "effect_smtp_connections_total",
+  transactionsTotal: "effect_smtp_transactions_total",
+  receivedBytesTotal: "effect_smtp_received_bytes_total",
+  commandDuration: "effect_smtp_command_duration_seconds"
+} as const
+
 /** Connections open now. */
-export const connectionsActive = Metric.gauge("effect_smtp_connections_active", {
+export const connectionsActive = Metric.gauge(names.connectionsActive, {
   description: "SMTP connections open now"
 })
 
 /** Connections accepted since the process started. */
-export const connectionsTotal = Metric.counter("effect_smtp_connections_total", {
+export const connectionsTotal = Metric.counter(names.connectionsTotal, {
   description: "SMTP connections accepted",
   incremental: true
 })
 
 /** Messages answered after their body, tagged `class` with the reply's class (2xx accepted, 4xx/5xx refused). */
-export const transactionsTotal = Metric.counter("effect_smtp_transactions_total", {
+export const transactionsTotal = Metric.counter(names.transactionsTotal, {
   description: "Messages answered after their body, by reply class",
   incremental: true
 })
 
 /** Bytes read from clients: commands and message bodies as they came off the connection. */
-export const receivedBytesTotal = Metric.counter("effect_smtp_received_bytes_total", {
+export const receivedBytesTotal = Metric.counter(names.receivedBytesTotal, {
   description: "Bytes received from clients",
   incremental: true
 })
@@ -41,7 +50,7 @@ export const receivedBytesTotal = Metric.counter("effect_smtp_received_bytes_tot
  * `class` (of its last reply). DATA and BDAT include the body and the data hook.
  */
 export const commandDuration = Metric.histogram(
-  "effect_smtp_command_duration_seconds",
+  names.commandDuration,
   MetricBoundaries.exponential({ start: 0.0001, factor: 4, count: 10 }),
   "Time to answer a command, by command and reply class"
 )

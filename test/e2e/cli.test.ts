@@ -229,6 +229,7 @@ describe("effect-smtp serve, as a child process", () => {
       const busyPort = (busy.address() as net.AddressInfo).port
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, RegExp, number]> = [
         [[], { EFFECT_SMTP_PORT: "70000" }, /^effect-smtp: --port \(EFFECT_SMTP_PORT\) must be between 0 and 65535, got 70000$/, 2],
+        [["--port", "abc"], {}, /^effect-smtp: 'abc' is not a integer$/, 2],
         [["--maildir", path.join(file, "mail")], {}, /^effect-smtp: --maildir \(EFFECT_SMTP_MAILDIR\): .*a-file\/mail\/tmp is not a writable directory: ENOTDIR/, 2],
         [["--tls-key", path.join(dir, "none.key"), "--tls-cert", path.join(dir, "none.crt")], {}, /^effect-smtp: --tls-key \(EFFECT_SMTP_TLS_KEY\): cannot read .*none\.key: ENOENT/, 2],
         [["--tls-key", pem, "--tls-cert", pem], {}, /^effect-smtp: --tls-key\/--tls-cert: .*no start line/, 2],
