@@ -3,7 +3,7 @@
  * QUIT, a 421, the peer leaving, or the server shutting down. The logic of each command lives
  * in `commands/`; this loop only frames, dispatches and writes.
  */
-import { Effect, Either, Ref } from "effect"
+import { Effect, Either } from "effect"
 import * as Command from "../protocol/Command.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
@@ -39,10 +39,10 @@ export const run = (
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     const state = Session.make(newId(), transport.info, transport.tls)
-    const ref = Ref.unsafeMake(state)
+    const ref = new Session.SessionRef(state)
     const ctx = new ConnectionContext(config, hooks, transport, ref, server)
     onReady(ctx)
-    const session: Session.Session["Type"] = { get: Ref.get(ref), raw: Effect.sync(() => transport.raw) }
+    const session: Session.Session["Type"] = { get: ref.get, raw: Effect.sync(() => transport.raw) }
     return Effect.zipRight(Cancellation.watch(ctx), serve(ctx)).pipe(
       Effect.onInterrupt(() =>
         Effect.suspend(() => {
@@ -52,7 +52,7 @@ export const run = (
         })
       ),
       Effect.ensuring(
-        Effect.flatMap(Ref.get(ref), (s) => hooks.onClose(s)).pipe(
+        Effect.suspend(() => hooks.onClose(ref.current)).pipe(
           Effect.catchAllCause((cause) => Effect.logError("onClose hook failed", cause)),
           Effect.zipRight(Effect.suspend(() => ctx.flush)),
           Effect.zipRight(transport.close)
@@ -85,89 +85,104 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
     if (config.secure && !(yield* StartTls.secureHook(ctx))) return
     ctx.reply(Reply.table.greeting(config.name, config.lmtp, config.banner))
 
+    // Pipelined commands already received run one after another in plain code; the loop yields
+    // only to read, to run a hook that has not settled, or to flush a long run of replies.
     while (!ctx.closed) {
-      ctx.idle = !Session.inTransaction(yield* Ref.get(ctx.session))
-      // Shutting down: a session between transactions has nothing left to finish.
-      if (ctx.idle && ctx.server.closing) return ctx.reply(Reply.table.shuttingDown)
-      const item = yield* ctx.nextLine
-      ctx.idle = false
-      if (item === Transport.EOF) return
-      if (item === Transport.TIMEOUT) return ctx.reply(Reply.table.timeout)
+      const item = ctx.framer.next()
+      if (item === LineFramer.NeedMore) {
+        ctx.idle = !Session.inTransaction(ctx.state)
+        // Shutting down: a session between transactions has nothing left to finish.
+        if (ctx.idle && ctx.server.closing) return ctx.reply(Reply.table.shuttingDown)
+        const chunk = yield* ctx.read
+        ctx.idle = false
+        if (chunk === Transport.EOF) return
+        if (chunk === Transport.TIMEOUT) return ctx.reply(Reply.table.timeout)
+        ctx.framer.push(chunk)
+        continue
+      }
       if (item === LineFramer.TooLong) {
         ctx.reply(Reply.table.lineTooLong)
         continue
       }
       if (ctx.server.closing) return ctx.reply(Reply.table.shuttingDown)
       const observed = Observability.begin(ctx, item)
-      yield* Observability.traced(observed, dispatch(ctx, item))
+      const step = dispatch(ctx, item)
+      if (step !== undefined || ctx.tracing) yield* Observability.traced(observed, step ?? Effect.void)
       Observability.end(observed)
-      yield* ctx.flushIfFull
+      if (ctx.outputFull) yield* ctx.flush
     }
   })
 
 // Commands that need a greeting first (RFC 5321 §4.1.4).
 const needsHello = new Set(["Mail", "Rcpt", "Data", "Bdat", "Auth"])
 
-const dispatch = (ctx: ConnectionContext, line: string): Effect.Effect<void, never, Session.Session> =>
-  Effect.flatMap(Ref.get(ctx.session), (session) => {
-    const command = Command.parse(line, { smtputf8: session.envelope.smtpUtf8 })
-    const { config } = ctx
-    if (command._tag === "Http") return Effect.sync(() => ctx.reply(Reply.table.httpNotAllowed))
-    if (command._tag === "Hello" && config.lmtp !== (command.verb === "LHLO")) {
-      // RFC 2033 §4.1: an LMTP server answers HELO/EHLO with an error; plain SMTP knows no LHLO.
-      return config.lmtp ? Effect.sync(() => ctx.reply(Reply.table.notAllowedInLmtp(command.verb))) : unrecognized(ctx)
-    }
-    if (command._tag === "Unknown" || config.disabledCommands.includes(Command.verbOf(line))) return unrecognized(ctx)
-    if (AuthPolicy.refuses(ctx, session, command)) return Effect.void
-    if (needsHello.has(command._tag) && session.heloName === undefined) {
-      return Effect.sync(() => ctx.reply(Reply.table.sendHeloFirst(config.lmtp)))
-    }
-    if (Command.verbOf(line) === "STARTTLS" && !StartTls.available(ctx)) return unrecognized(ctx)
-    if (StartTls.refusedBeforeTls(ctx, session, command)) return Effect.sync(() => ctx.reply(Reply.table.mustStartTls))
-    switch (command._tag) {
-      case "Invalid":
-        return Effect.sync(() => ctx.reply(command.reply))
-      case "Hello":
-        return Hello.handle(ctx, command)
-      case "Mail":
-        return Mail.handle(ctx, command)
-      case "Rcpt":
-        return Rcpt.handle(ctx, command)
-      case "Data":
-        return Data.handle(ctx)
-      case "Bdat":
-        return Bdat.handle(ctx, command)
-      case "Rset":
-        return Rset.handle(ctx)
-      case "Noop":
-        return Info.noop(ctx)
-      case "Vrfy":
-        return Info.vrfy(ctx)
-      case "Help":
-        return Info.help(ctx)
-      case "Quit":
-        return Quit.handle(ctx)
-      case "Auth":
-        return Auth.handle(ctx, command)
-      case "XClient":
-        return XClient.handle(ctx, command)
-      case "XForward":
-        return XForward.handle(ctx, command)
-      case "StartTls":
-        return StartTls.handle(ctx)
-      default:
-        // Extensions that are not enabled on this server (STARTTLS without TLS, AUTH without a mechanism, ...).
-        return unrecognized(ctx)
-    }
-  })
+/** What a command leaves to run: an Effect, or undefined when it was answered in plain code. */
+type Step = Effect.Effect<void, never, Session.Session> | undefined
 
-const unrecognized = (ctx: ConnectionContext) =>
-  Effect.sync(() => {
-    ctx.unrecognized++
-    ctx.reply(
-      ctx.unrecognized >= ctx.config.maxUnrecognizedCommands ? Reply.table.tooManyUnrecognized : Reply.table.unrecognized
-    )
-  })
+const dispatch = (ctx: ConnectionContext, line: string): Step => {
+  const session = ctx.state
+  const command = Command.parse(line, { smtputf8: session.envelope.smtpUtf8 })
+  const { config } = ctx
+  if (command._tag === "Http") return ctx.reply(Reply.table.httpNotAllowed)
+  if (command._tag === "Hello" && config.lmtp !== (command.verb === "LHLO")) {
+    // RFC 2033 §4.1: an LMTP server answers HELO/EHLO with an error; plain SMTP knows no LHLO.
+    return config.lmtp ? ctx.reply(Reply.table.notAllowedInLmtp(command.verb)) : unrecognized(ctx)
+  }
+  if (command._tag === "Unknown" || isDisabled(config, line)) return unrecognized(ctx)
+  if (AuthPolicy.refuses(ctx, session, command)) return
+  if (needsHello.has(command._tag) && session.heloName === undefined) {
+    return ctx.reply(Reply.table.sendHeloFirst(config.lmtp))
+  }
+  const startTls = command._tag === "StartTls" || (command._tag === "Invalid" && command.verb === "STARTTLS")
+  if (startTls && !StartTls.available(ctx)) return unrecognized(ctx)
+  if (StartTls.refusedBeforeTls(ctx, session, command)) return ctx.reply(Reply.table.mustStartTls)
+  switch (command._tag) {
+    case "Invalid":
+      return ctx.reply(command.reply)
+    case "Hello":
+      return Hello.handle(ctx, command)
+    case "Mail":
+      return Mail.handle(ctx, command)
+    case "Rcpt":
+      return Rcpt.handle(ctx, command)
+    case "Data":
+      return Data.handle(ctx)
+    case "Bdat":
+      return Bdat.handle(ctx, command)
+    case "Rset":
+      return Rset.handle(ctx)
+    case "Noop":
+      return Info.noop(ctx)
+    case "Vrfy":
+      return Info.vrfy(ctx)
+    case "Help":
+      return Info.help(ctx)
+    case "Quit":
+      return Quit.handle(ctx)
+    case "Auth":
+      return Auth.handle(ctx, command)
+    case "XClient":
+      return XClient.handle(ctx, command)
+    case "XForward":
+      return XForward.handle(ctx, command)
+    case "StartTls":
+      return StartTls.handle(ctx)
+    default:
+      // Extensions that are not enabled on this server (STARTTLS without TLS, AUTH without a mechanism, ...).
+      return unrecognized(ctx)
+  }
+}
+
+// Most servers disable nothing: the verb is only cut out of the line when there is a list to look in.
+const isDisabled = (config: Config, line: string): boolean =>
+  config.disabledCommands.length > 0 && config.disabledCommands.includes(Command.verbOf(line))
+
+const unrecognized = (ctx: ConnectionContext): undefined => {
+  ctx.unrecognized++
+  ctx.reply(
+    ctx.unrecognized >= ctx.config.maxUnrecognizedCommands ? Reply.table.tooManyUnrecognized : Reply.table.unrecognized
+  )
+}
 
 // 80 random bits as 16 base-32 characters, as smtp-server's session ids look.
 const newId = (): string => {

@@ -3,7 +3,7 @@
  * `Ref`, the input framer and the reply queue. Handlers read input and queue replies through
  * it; only the connection loop and the handlers change the session.
  */
-import { Cause, Effect, Either, Option, Ref } from "effect"
+import { Cause, Effect, Either, Exit, Option } from "effect"
 import * as Ehlo from "../protocol/Ehlo.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
@@ -61,7 +61,7 @@ export class ConnectionContext {
     readonly config: Config,
     readonly hooks: Hooks.Resolved,
     readonly transport: Transport.Transport,
-    readonly session: Ref.Ref<Session.SessionState>,
+    readonly session: Session.SessionRef,
     readonly server: ServerState
   ) {
     this.framer = new LineFramer.LineFramer(config.maxLineLength)
@@ -69,11 +69,30 @@ export class ConnectionContext {
     this.peerAddress = transport.info.remoteAddress
   }
 
-  /** Queues a reply; pipelined replies go out together at the next flush (RFC 2920 §3.2). A 421 ends the session. */
-  reply(reply: Reply.Reply): void {
+  /** The session as it is now, read in plain code between Effect steps. */
+  get state(): Session.SessionState {
+    return this.session.current
+  }
+
+  /** Replaces the session; only the connection loop and the command handlers do. */
+  set state(next: Session.SessionState) {
+    this.session.current = next
+  }
+
+  /** True when enough replies are queued that they go out before the next pipelined command runs. */
+  get outputFull(): boolean {
+    return this.out.length > maxQueuedReplies
+  }
+
+  /**
+   * Queues a reply; pipelined replies go out together at the next flush (RFC 2920 §3.2). A 421
+   * ends the session. Returns undefined so that a handler answers and ends in one `return`.
+   */
+  reply(reply: Reply.Reply): undefined {
     this.out += Reply.format(reply, this.enhanced)
     this.lastReplyCode = reply.code
     if (Reply.closesConnection(reply)) this.closed = true
+    return undefined
   }
 
   /**
@@ -128,6 +147,33 @@ export class ConnectionContext {
   }
 
   /**
+   * Calls a hook for a command and hands its verdict to `decide`, which queues the reply. A hook
+   * whose Effect is already settled (the defaults, `Effect.void`, `Effect.fail(new SmtpError…)`)
+   * is decided here in plain code, and the result is undefined: nothing is left to run. Any other
+   * runs through `guard`, and the result is the Effect that runs it. Once the peer has gone the
+   * hook is not called at all (see Cancellation).
+   */
+  hook<A>(
+    stage: string,
+    start: () => Effect.Effect<A, SmtpError | MessageError, Hooks.HookContext>,
+    decide: (verdict: Either.Either<A, Reply.Reply>) => void
+  ): Effect.Effect<void, never, Hooks.HookContext> | undefined {
+    if (this.peerGone) {
+      this.closed = true
+      return Effect.interrupt
+    }
+    const effect = start()
+    if (Exit.isExit(effect)) {
+      const settled = effect as Exit.Exit<A, SmtpError | MessageError>
+      if (Exit.isSuccess(settled)) return void decide(Either.right(settled.value))
+      const failure = Cause.failureOption(settled.cause)
+      if (Option.isSome(failure) && failure.value instanceof SmtpError) return void decide(Either.left(failure.value.reply))
+    }
+    // Anything else may take time, be interrupted or need logging: the guard's business.
+    return Effect.map(this.guard(stage, effect), decide)
+  }
+
+  /**
    * Runs a hook at the single boundary where its failures become replies: `SmtpError` is the
    * refusal it chose; any other failure, defect or overrun becomes 451 4.3.0 for this command
    * only, logged with its cause. Interruption passes through. Once the peer has gone no hook
@@ -164,6 +210,6 @@ export class ConnectionContext {
 
   /** A snapshot of the session, for handing to a hook. */
   get snapshot(): Effect.Effect<Session.SessionState> {
-    return Ref.get(this.session)
+    return this.session.get
   }
 }

@@ -215,8 +215,16 @@ export const resolve: Effect.Effect<Resolved, never, Hooks> = Effect.all({
 })))
 
 // A hook function that throws instead of returning an Effect fails its own Effect (a defect,
-// answered 451 4.3.0 for that command), rather than the command that called it.
+// answered 451 4.3.0 for that command), rather than the command that called it. Called at
+// once, not suspended, so an Effect that is already settled (Effect.void, Effect.fail) can be
+// decided without running it (see ConnectionContext.hook).
 const contained = <Args extends ReadonlyArray<unknown>, A, E, R>(
   hook: (...args: Args) => Effect.Effect<A, E, R>
 ) =>
-(...args: Args): Effect.Effect<A, E, R> => Effect.suspend(() => hook(...args))
+(...args: Args): Effect.Effect<A, E, R> => {
+  try {
+    return hook(...args)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}

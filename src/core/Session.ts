@@ -3,7 +3,7 @@
  * through the pure transitions below. Hooks get a snapshot, and can read the current state
  * through the `Session` service.
  */
-import { Context, type Effect } from "effect"
+import { Context, Effect, Effectable, Readable, Ref } from "effect"
 import { dual } from "effect/Function"
 import type * as Address from "../protocol/Address.js"
 import * as Xtext from "../protocol/Xtext.js"
@@ -183,6 +183,35 @@ export const secured: {
 export const transmissionType = (self: SessionState, lmtp: boolean): string => {
   const base = lmtp ? "LMTP" : self.openingCommand === "HELO" ? "SMTP" : "ESMTP"
   return `${base}${self.tls !== undefined ? "S" : ""}${self.user !== undefined ? "A" : ""}`
+}
+
+const invariant = <A>(a: A): A => a
+
+/**
+ * The session's `Ref`. To hooks and to every `Ref` function it is an ordinary `Ref`; the
+ * connection loop also reads and replaces `current` directly between commands, so a pipelined
+ * command looks at its session without an Effect step.
+ */
+export class SessionRef extends Effectable.Class<SessionState> implements Ref.Ref<SessionState> {
+  readonly [Ref.RefTypeId] = { _A: invariant<SessionState> }
+  readonly [Readable.TypeId]: Readable.TypeId = Readable.TypeId
+  readonly get: Effect.Effect<SessionState> = Effect.sync(() => this.current)
+
+  constructor(public current: SessionState) {
+    super()
+  }
+
+  modify<B>(f: (a: SessionState) => readonly [B, SessionState]): Effect.Effect<B> {
+    return Effect.sync(() => {
+      const [b, next] = f(this.current)
+      this.current = next
+      return b
+    })
+  }
+
+  commit(): Effect.Effect<SessionState> {
+    return this.get
+  }
 }
 
 /** Read access to the current connection's session, for code a hook calls. */
