@@ -82,14 +82,19 @@ class SocketTransport implements Transport.Transport {
       this.timeoutMillis = idleMillis
       this.socket.setTimeout(idleMillis)
     }
-    return Effect.async<Transport.ReadResult>((resume) => {
-      this.waiter = resume
-      this.socket.resume()
-      return Effect.sync(() => {
-        this.waiter = undefined
-      })
-    })
+    return this.waitForChunk
   }
+
+  // Built once per connection: a read that has to wait allocates nothing.
+  private readonly cancelWait = Effect.sync(() => {
+    this.waiter = undefined
+  })
+
+  private readonly waitForChunk = Effect.async<Transport.ReadResult>((resume) => {
+    this.waiter = resume
+    this.socket.resume()
+    return this.cancelWait
+  })
 
   write = (data: string | Uint8Array): Effect.Effect<void> => {
     const socket = this.socket
