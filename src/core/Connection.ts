@@ -105,10 +105,10 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
         continue
       }
       if (ctx.server.closing) return ctx.reply(Reply.table.shuttingDown)
-      const observed = Observability.begin(ctx, item)
+      Observability.begin(ctx, item)
       const step = dispatch(ctx, item)
-      if (step !== undefined || ctx.tracing) yield* Observability.traced(observed, step ?? Effect.void)
-      Observability.end(observed)
+      if (step !== undefined || ctx.tracing) yield* Observability.traced(ctx, step ?? Effect.void)
+      Observability.end(ctx)
       if (ctx.outputFull) yield* ctx.flush
     }
   })

@@ -80,8 +80,11 @@ const verbs: ReadonlySet<string> = new Set([
 /** The verb of a command line as metrics and spans name it: upper case, `UNKNOWN` for a verb the server does not know. */
 export const verbOf = (line: string): string => {
   const space = line.indexOf(" ")
-  const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase()
-  return verbs.has(verb) ? verb : "UNKNOWN"
+  const verb = space < 0 ? line : line.slice(0, space)
+  // Clients send verbs in upper case; only the others pay for the conversion.
+  if (verbs.has(verb)) return verb
+  const upper = verb.toUpperCase()
+  return verbs.has(upper) ? upper : "UNKNOWN"
 }
 
 /** The class of a reply code as metrics label it, e.g. `5xx`. */
@@ -155,26 +158,20 @@ export const session = (ctx: ConnectionContext) => <A, E, R>(effect: Effect.Effe
     )
   })
 
-/** One command being answered, from `begin` to `end`. */
-export interface Observed {
-  readonly ctx: ConnectionContext
-  readonly verb: string
-  readonly start: number
-}
-
-/** Starts observing a command line, just before it is dispatched. Plain code: no Effect, one small object. */
-export const begin = (ctx: ConnectionContext, line: string): Observed => {
+/** Starts observing a command line, just before it is dispatched: plain code, no Effect, nothing allocated. */
+export const begin = (ctx: ConnectionContext, line: string): void => {
   ctx.lastReplyCode = 0
-  return { ctx, verb: verbOf(line), start: performance.now() }
+  ctx.commandLine = line
+  ctx.commandStart = performance.now()
 }
 
 /**
  * Runs the dispatch of an observed command in an `SMTP <verb>` span with its reply code when
  * the session is traced; otherwise returns it unchanged, at no cost.
  */
-export const traced = <R>(observed: Observed, dispatch: Effect.Effect<void, never, R>): Effect.Effect<void, never, R> => {
-  const { ctx, verb } = observed
+export const traced = <R>(ctx: ConnectionContext, dispatch: Effect.Effect<void, never, R>): Effect.Effect<void, never, R> => {
   if (!ctx.tracing) return dispatch
+  const verb = verbOf(ctx.commandLine)
   return Effect.useSpan(`SMTP ${verb}`, spanOptions({ "smtp.command": verb }), (span) =>
     Effect.withParentSpan(
       Effect.tap(dispatch, () => {
@@ -185,11 +182,11 @@ export const traced = <R>(observed: Observed, dispatch: Effect.Effect<void, neve
 }
 
 /** Records a command's latency by verb and the class of its last reply, once it was answered. */
-export const end = (observed: Observed): void => {
-  const code = observed.ctx.lastReplyCode
+export const end = (ctx: ConnectionContext): void => {
+  const code = ctx.lastReplyCode
   // No reply: the client went away mid-command.
   if (code === 0) return
-  commandDuration.unsafeUpdate((performance.now() - observed.start) / 1000, labels(observed.verb, code))
+  commandDuration.unsafeUpdate((performance.now() - ctx.commandStart) / 1000, labels(verbOf(ctx.commandLine), code))
 }
 
 /**
