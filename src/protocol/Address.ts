@@ -69,6 +69,8 @@ const orcpt = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+;./i
 const bodyTypes = new Set(["7BIT", "8BITMIME", "BINARYMIME"])
 const notifyValues = new Set(["NEVER", "SUCCESS", "FAILURE", "DELAY"])
 
+const noTokens: ReadonlyArray<string> = []
+
 const error = (reply: Reply.Reply): Parsed => ({ _tag: "Error", reply })
 
 const parse = (arg: string, kind: Kind, smtputf8: boolean): Parsed => {
@@ -77,12 +79,14 @@ const parse = (arg: string, kind: Kind, smtputf8: boolean): Parsed => {
   const end = pathEnd(arg, start)
   if (end < 0) return error(kind.badSyntax)
 
-  const mailbox = arg.slice(start + 1, end).replace(sourceRoute, "")
+  const path = arg.slice(start + 1, end)
+  const mailbox = path.charCodeAt(0) === 64 /* @ */ ? path.replace(sourceRoute, "") : path
   if (!validMailbox(mailbox, kind.rcpt)) return error(kind.badSyntax)
 
   const args: Record<string, string | true> = {}
   let duplicate: string | undefined
-  for (const token of arg.slice(end + 1).split(" ")) {
+  // Most paths come without parameters: nothing to split then.
+  for (const token of end + 1 < arg.length ? arg.slice(end + 1).split(" ") : noTokens) {
     if (token === "") continue
     const eq = token.indexOf("=")
     const key = (eq < 0 ? token : token.slice(0, eq)).toUpperCase()
