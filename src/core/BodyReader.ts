@@ -38,10 +38,12 @@ export class BodyReader {
     return this.ctx.config.bareLineEndings === "reject" && this.decoder.sawBareLineEnding
   }
 
-  /** The body as the data hook sees it. */
-  readonly stream: Stream.Stream<Uint8Array, MessageError> = Stream.repeatEffectChunkOption(
-    Effect.suspend(() => this.pull())
-  )
+  private body: Stream.Stream<Uint8Array, MessageError> | undefined = undefined
+
+  /** The body as the data hook sees it; built when first asked for, as a hook that pulls never needs it. */
+  get stream(): Stream.Stream<Uint8Array, MessageError> {
+    return this.body ??= Stream.repeatEffectChunkOption(Effect.suspend(() => this.pull()))
+  }
 
   // One step of the stream: the decoded pieces of the next chunk. Per chunk, never per byte.
   private pull(): Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<MessageError>> {

@@ -44,6 +44,9 @@ export class ConnectionContext {
   mailCommands = 0
   /** Code of the reply queued last, for metrics and spans (see Observability); 0 when none since the command began. */
   lastReplyCode = 0
+  /** The command line being answered and when it began, for its metrics and span (see Observability). */
+  commandLine = ""
+  commandStart = 0
   /** Whether this session's commands run in spans: set when the session starts (see Observability). */
   tracing = false
   /**
@@ -115,9 +118,13 @@ export class ConnectionContext {
 
   /** Flushes, then waits for the next chunk from the peer within the idle limit. */
   get read(): Effect.Effect<Transport.ReadResult> {
-    const read = Effect.map(this.transport.read(this.config.socketTimeout), Observability.received)
-    if (this.out === "") return read
-    return Effect.zipRight(this.flush, read)
+    const flushed = this.flush
+    // The usual case: the kernel took the replies at once, and only the read is left to run.
+    if (flushed === Effect.void) return Effect.map(this.transport.read(this.config.socketTimeout), Observability.received)
+    return Effect.zipRight(
+      flushed,
+      Effect.suspend(() => Effect.map(this.transport.read(this.config.socketTimeout), Observability.received))
+    )
   }
 
   /**
@@ -169,8 +176,14 @@ export class ConnectionContext {
       const failure = Cause.failureOption(settled.cause)
       if (Option.isSome(failure) && failure.value instanceof SmtpError) return void decide(Either.left(failure.value.reply))
     }
-    // Anything else may take time, be interrupted or need logging: the guard's business.
-    return Effect.map(this.guard(stage, effect), decide)
+    // Anything else may take time, be interrupted or need logging.
+    return Cancellation.around(this, Effect.matchCauseEffect(this.timed(effect), {
+      onSuccess: (a) => {
+        decide(Either.right(a))
+        return Effect.void
+      },
+      onFailure: (cause) => Effect.map(this.refusal(stage, cause), (reply) => decide(Either.left(reply)))
+    }))
   }
 
   /**
@@ -183,30 +196,33 @@ export class ConnectionContext {
     stage: string,
     effect: Effect.Effect<A, SmtpError | MessageError, Hooks.HookContext>
   ): Effect.Effect<Either.Either<A, Reply.Reply>, never, Hooks.HookContext> {
-    const timed = this.config.hookTimeout > 0
-      ? Effect.timeoutFail(effect, {
-        duration: this.config.hookTimeout,
-        onTimeout: () => new SmtpError({ reply: Reply.table.hookTimeout })
-      })
-      : effect
-    return Cancellation.around(this, Effect.matchCauseEffect(timed, {
+    return Cancellation.around(this, Effect.matchCauseEffect(this.timed(effect), {
       onSuccess: (a) => Effect.succeed(Either.right(a)),
-      onFailure: (cause) => {
-        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-        const failure = Cause.failureOption(cause)
-        if (Option.isSome(failure) && failure.value instanceof SmtpError) {
-          return Effect.succeed(Either.left(failure.value.reply))
-        }
-        if (Option.isSome(failure) && failure.value instanceof MessageError) {
-          // The body reader knows why the body stopped; the data command turns that into the reply.
-          return Effect.succeed(Either.left(Reply.table.internalError))
-        }
-        return Effect.logError(`${stage} hook failed`, cause).pipe(
-          Effect.as(Either.left(Reply.table.internalError))
-        )
-      }
+      onFailure: (cause) => Effect.map(this.refusal(stage, cause), Either.left)
     }))
   }
+
+  private timed<A>(
+    effect: Effect.Effect<A, SmtpError | MessageError, Hooks.HookContext>
+  ): Effect.Effect<A, SmtpError | MessageError, Hooks.HookContext> {
+    if (this.config.hookTimeout <= 0) return effect
+    return Effect.timeoutFail(effect, {
+      duration: this.config.hookTimeout,
+      onTimeout: () => new SmtpError({ reply: Reply.table.hookTimeout })
+    })
+  }
+
+  // The reply for a hook that failed: SmtpError is the refusal it chose; any other failure or
+  // defect is 451 4.3.0, logged with its cause. Interruption passes through.
+  private refusal(stage: string, cause: Cause.Cause<SmtpError | MessageError>): Effect.Effect<Reply.Reply> {
+    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure) && failure.value instanceof SmtpError) return Effect.succeed(failure.value.reply)
+    // The body reader knows why the body stopped; the data command turns that into the reply.
+    if (Option.isSome(failure) && failure.value instanceof MessageError) return Effect.succeed(Reply.table.internalError)
+    return Effect.as(Effect.logError(`${stage} hook failed`, cause), Reply.table.internalError)
+  }
+
 
   /** A snapshot of the session, for handing to a hook. */
   get snapshot(): Effect.Effect<Session.SessionState> {

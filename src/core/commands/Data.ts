@@ -1,5 +1,5 @@
 /** DATA (RFC 5321 §4.1.1.4) and the reply after the body, one per recipient in LMTP (RFC 2033 §4.2). */
-import { Effect, Either, Ref } from "effect"
+import { Effect, Either } from "effect"
 import * as Reply from "../../protocol/Reply.js"
 import { BodyReader } from "../BodyReader.js"
 import type { ConnectionContext } from "../ConnectionContext.js"
@@ -9,44 +9,68 @@ import * as Session from "../Session.js"
 import { SmtpError } from "../SmtpError.js"
 
 /** Receives the body through the data hook and answers for it. */
-export const handle = (ctx: ConnectionContext) =>
-  Effect.gen(function*() {
-    const session = yield* Ref.get(ctx.session)
-    if (session.envelope.rcptTo.length === 0) return ctx.reply(Reply.table.needRcpt)
-    // RFC 3030 §3: a BINARYMIME body can only come in BDAT chunks.
-    if (session.envelope.bodyType === "binarymime") return ctx.reply(Reply.table.binaryNeedsBdat)
-    ctx.reply(Reply.table.startData)
-    // The client waits for 354 before it sends the body (RFC 2920 §3.1), whatever the hook does first.
-    yield* ctx.flush
-    const reader = new BodyReader(ctx)
-    const message: Hooks.Message = {
-      envelope: session.envelope,
-      body: reader.stream,
-      pull: reader.next,
-      get byteLength() {
-        return reader.byteLength
-      },
-      get sizeExceeded() {
-        return reader.sizeExceeded
-      }
+export const handle = (ctx: ConnectionContext): Effect.Effect<void, never, Hooks.HookContext> | undefined => {
+  const session = ctx.state
+  if (session.envelope.rcptTo.length === 0) return ctx.reply(Reply.table.needRcpt)
+  // RFC 3030 §3: a BINARYMIME body can only come in BDAT chunks.
+  if (session.envelope.bodyType === "binarymime") return ctx.reply(Reply.table.binaryNeedsBdat)
+  ctx.reply(Reply.table.startData)
+  // The client waits for 354 before it sends the body (RFC 2920 §3.1), whatever the hook does first.
+  const flushed = ctx.flush
+  return flushed === Effect.void
+    ? receive(ctx, session)
+    : Effect.zipRight(flushed, Effect.suspend(() => receive(ctx, session)))
+}
+
+// The body through the data hook, then whatever the hook left unread, then the reply.
+const receive = (ctx: ConnectionContext, session: Session.SessionState): Effect.Effect<void, never, Hooks.HookContext> => {
+  const reader = new BodyReader(ctx)
+  const message: Hooks.Message = {
+    envelope: session.envelope,
+    get body() {
+      return reader.stream
+    },
+    pull: reader.next,
+    get byteLength() {
+      return reader.byteLength
+    },
+    get sizeExceeded() {
+      return reader.sizeExceeded
     }
-    const verdict = yield* ctx.guard("onData", ctx.hooks.onData(message, session))
-    yield* reader.drain
-    if (reader.ending === "disconnected") {
-      ctx.closed = true
-      return
-    }
-    if (reader.ending === "timeout") return ctx.reply(Reply.table.timeout)
-    const recipients = session.envelope.rcptTo.length
-    if (ctx.config.lmtp && Either.isRight(verdict) && Array.isArray(verdict.right) && verdict.right.length !== recipients) {
-      yield* Effect.logError(`onData returned ${verdict.right.length} results for ${recipients} recipients`)
-    }
-    const replies = answer(ctx, reader, verdict, recipients)
-    for (const reply of replies) ctx.reply(reply)
-    Observability.transaction(replies)
-    ctx.unrecognized = 0
-    yield* Ref.update(ctx.session, Session.endTransaction(true))
+  }
+  let verdict: Either.Either<Hooks.DataResult, Reply.Reply> = Either.left(Reply.table.internalError)
+  const hooked = ctx.hook("onData", () => ctx.hooks.onData(message, session), (v) => {
+    verdict = v
   })
+  const drained = Effect.suspend(() => reader.drain)
+  return Effect.flatMap(hooked === undefined ? drained : Effect.zipRight(hooked, drained), () =>
+    finish(ctx, reader, verdict, session.envelope.rcptTo.length))
+}
+
+const finish = (
+  ctx: ConnectionContext,
+  reader: BodyReader,
+  verdict: Either.Either<Hooks.DataResult, Reply.Reply>,
+  recipients: number
+): Effect.Effect<void> => {
+  if (reader.ending === "disconnected") {
+    ctx.closed = true
+    return Effect.void
+  }
+  if (reader.ending === "timeout") {
+    ctx.reply(Reply.table.timeout)
+    return Effect.void
+  }
+  const replies = answer(ctx, reader, verdict, recipients)
+  for (const reply of replies) ctx.reply(reply)
+  Observability.transaction(replies)
+  ctx.unrecognized = 0
+  ctx.state = Session.endTransaction(ctx.state, true)
+  if (ctx.config.lmtp && Either.isRight(verdict) && Array.isArray(verdict.right) && verdict.right.length !== recipients) {
+    return Effect.logError(`onData returned ${verdict.right.length} results for ${recipients} recipients`)
+  }
+  return Effect.void
+}
 
 /** What the server itself found wrong with a body, whichever command carried it. */
 export interface BodyChecks {
