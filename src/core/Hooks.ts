@@ -137,7 +137,7 @@ export class OnData extends Context.Tag("effect-smtp/Hooks/OnData")<
   (message: Message, session: Session.SessionState) => Effect.Effect<DataResult, SmtpError | MessageError, HookContext>
 >() {
   /** Drains the body and accepts. */
-  static readonly Default = Layer.succeed(OnData, (message) => Stream.runDrain(message.body))
+  static readonly Default = Layer.succeed(OnData, (message) => drain(message))
 }
 
 /** Reads the body to its end through the low-level pull, without a Stream (which costs more than a small message). */

@@ -5,6 +5,7 @@
  */
 import { Buffer } from "node:buffer"
 import type { BareLineEndings } from "./DataDecoder.js"
+import * as LineScan from "./LineScan.js"
 
 const CR = 13
 const LF = 10
@@ -12,6 +13,12 @@ const LF = 10
 // Shared read-only pieces for bytes that were not in the chunk being decoded.
 const crlfBytes = Uint8Array.of(CR, LF)
 const lfBytes = Uint8Array.of(LF)
+
+// As in the DATA decoder: plain CRLF lines are passed over 16 bytes at a time, and after a scan
+// that stopped soon the indexOf search takes over for a while.
+const scanner = LineScan.make()
+const shortScan = 256
+const rescanAfter = 1024
 
 /** Decodes the content of the BDAT chunks of one message, keeping O(1) state; output pieces are views of the input where possible. */
 export class ChunkDecoder {
@@ -70,7 +77,18 @@ export class ChunkDecoder {
     }
     let nextCR = -1
     let nextLF = -1
+    let scanFrom = scanner === undefined ? len : i
+    scanner?.begin(buffer)
     while (i < len) {
+      // An LF here would be bare, which the scanner does not look for at its start.
+      if (i >= scanFrom && buffer[i] !== LF) {
+        const j = scanner!.skip(i)
+        if (j - i < shortScan) scanFrom = j + rescanAfter
+        // Bytes [i, j) hold only CRLF pairs; an LF at j ends the CRLF before it. (A line-start
+        // dot, which means nothing in BDAT, merely stops the scan.)
+        if (j > i) i = buffer[j] === LF ? j + 1 : j
+        if (i >= len) break
+      }
       if (nextCR < i) {
         nextCR = buffer.indexOf(CR, i)
         if (nextCR < 0) nextCR = len

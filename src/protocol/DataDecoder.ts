@@ -3,6 +3,7 @@
  * over socket chunks, with the SMTP smuggling defence (only CRLF.CRLF ends a message).
  */
 import { Buffer } from "node:buffer"
+import * as LineScan from "./LineScan.js"
 
 /** What to do with a CR or LF that is not part of a CRLF pair inside DATA (SMTP smuggling defence). */
 export type BareLineEndings = "reject" | "normalize" | "pass"
@@ -29,6 +30,13 @@ const enum State {
 const crlfBytes = Uint8Array.of(CR, LF)
 const crBytes = Uint8Array.of(CR)
 const lfBytes = Uint8Array.of(LF)
+
+// Shared by every decoder: decoding is synchronous, and each call starts the scanner on its chunk.
+const scanner = LineScan.make()
+// After a scan that found something within this many bytes, the indexOf search takes over for a
+// while (`rescanAfter` bytes), so a body dense with bare line endings or dots costs no more.
+const shortScan = 256
+const rescanAfter = 1024
 
 /** Decodes a DATA body chunk by chunk, keeping O(1) state; output pieces are views of the input where possible. */
 export class DataDecoder {
@@ -79,8 +87,26 @@ export class DataDecoder {
     // Next CR / LF at or after i, or len when none; recomputed only once passed.
     let nextCR = -1
     let nextLF = -1
+    // The scanner passes over plain CRLF lines; it is next asked at this index.
+    let scanFrom = scanner === undefined ? len : i
+    scanner?.begin(chunk)
     while (i < len) {
       if (state === State.InLine) {
+        // An LF here would be bare, which the scanner does not look for at its start.
+        if (i >= scanFrom && bytes[i] !== LF) {
+          const j = scanner!.skip(i)
+          if (j - i < shortScan) scanFrom = j + rescanAfter
+          if (j > i) {
+            // Bytes [i, j) hold only CRLF pairs and no line starting with a dot: nothing to do. An
+            // LF at j ends the CRLF before it.
+            if (bytes[j] === LF) {
+              i = j + 1
+              state = State.LineStart
+              continue
+            }
+            i = j
+          }
+        }
         if (nextCR < i) {
           nextCR = bytes.indexOf(CR, i)
           if (nextCR < 0) nextCR = len

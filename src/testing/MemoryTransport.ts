@@ -2,7 +2,7 @@
  * An in-memory `Transport` and `Listener`: a connection with no socket behind it, driven by a
  * test. Idle limits run on Effect's `Clock`, so `TestClock.adjust` moves them.
  */
-import { Chunk, Deferred, Effect, Option, Queue } from "effect"
+import { Deferred, Effect, Option, Queue } from "effect"
 import type * as Transport from "../core/Transport.js"
 
 /** The test's end of an in-memory connection. */
@@ -32,6 +32,9 @@ export const defaultInfo: Transport.PeerInfo = {
 }
 
 const decoder = new TextDecoder()
+
+// Marks the end of the server's writes in the outbound queue.
+const Closed = Symbol("Closed")
 const encoder = new TextEncoder()
 
 /** How an in-memory transport behaves beyond plain bytes. */
@@ -56,7 +59,9 @@ export const make = (
 ): Effect.Effect<{ readonly transport: Transport.Transport; readonly peer: Peer }> =>
   Effect.gen(function*() {
     const inbound = yield* Queue.unbounded<Uint8Array | "eof">()
-    const outbound = yield* Queue.unbounded<string>()
+    // The server's writes, in order, then `Closed` once it closed: one queue, so a reader that
+    // waits for either can never take a write and then drop it for the close.
+    const outbound = yield* Queue.unbounded<string | typeof Closed>()
     const closed = yield* Deferred.make<void>()
     // The peer has gone: at its end when the server had read everything before it (as a
     // socket reports a FIN at once while it is read), else when a read reaches the end.
@@ -126,7 +131,8 @@ export const make = (
           return isGone ? Effect.void : Effect.flatMap(Deferred.isDone(closed), (isClosed) =>
             isClosed ? Effect.void : Queue.offer(outbound, text))
         }),
-      close: Deferred.succeed(closed, undefined).pipe(Effect.asVoid),
+      close: Effect.flatMap(Deferred.succeed(closed, undefined), (first) =>
+        first ? Queue.offer(outbound, Closed) : Effect.void).pipe(Effect.asVoid),
       onClosed: (listener) => {
         if (isGone) listener(toldReader)
         else goneListeners.push(listener)
@@ -134,14 +140,24 @@ export const make = (
     }
 
     let buffered = ""
-    // Waits for the next write, or returns "" once the server closed and nothing is left.
-    const more: Effect.Effect<string> = Effect.raceFirst(
-      Queue.take(outbound),
-      Deferred.await(closed).pipe(
-        Effect.zipRight(Queue.poll(outbound)),
-        Effect.map(Option.getOrElse(() => ""))
-      )
+    let sawClose = false
+    // The next write, or "" once the server closed and nothing is left.
+    const more: Effect.Effect<string> = Effect.suspend(() =>
+      sawClose ? Effect.succeed("") : Effect.map(Queue.take(outbound), (item) => {
+        if (item !== Closed) return item
+        sawClose = true
+        return ""
+      })
     )
+    // Every write already queued, up to the close (which is remembered).
+    const rest: Effect.Effect<string> = Effect.map(Queue.takeAll(outbound), (items) => {
+      let text = ""
+      for (const item of items) {
+        if (item === Closed) sawClose = true
+        else text += item
+      }
+      return text
+    })
     const peer: Peer = {
       send: (data) =>
         Effect.suspend(() => {
@@ -167,7 +183,7 @@ export const make = (
             buffered = ""
             return rest
           }
-          buffered += next + Chunk.join(yield* Queue.takeAll(outbound), "")
+          buffered += next + (yield* rest)
         }
       }),
       closed: Deferred.await(closed),

@@ -117,6 +117,39 @@ describe("ChunkDecoder", () => {
     )
   })
 
+  // Long bodies of mostly plain CRLF lines with the odd bare CR or LF: what the 16-byte scan
+  // skips over, and where it has to stop (a line-start dot stops it too, and means nothing here).
+  const plainLine = fc.stringMatching(/^[a-z .]{0,40}$/).map((line) => `${line}\r\n`)
+  const oddity = fc.constantFrom("\r", "\n", ".", "\r\n.", "\r\r\n", "\n.", "x\r\n.\rx")
+  const longBody = fc.array(fc.oneof({ arbitrary: plainLine, weight: 12 }, { arbitrary: oddity, weight: 1 }), { maxLength: 120 })
+    .map((parts) => bytes(parts.join("")))
+
+  it("matches the reference on long bodies of CRLF lines, whole and split (property)", () => {
+    fc.assert(
+      fc.property(longBody, fc.array(fc.nat(), { maxLength: 8 }), fc.constantFrom(...policies), (input, cuts, policy) => {
+        const expected = reference(input, policy, false)
+        const whole = decodeChunks([input], policy)
+        if (policy !== "reject") assert.deepStrictEqual(whole, expected)
+        else assert.strictEqual(whole.sawBare, expected.sawBare)
+        assert.deepStrictEqual(decodeChunks(splitAt(input, cuts), policy), whole)
+      }),
+      { numRuns: 3_000 }
+    )
+  })
+
+  it("finds a bare line ending at any offset of a chunk longer than the scan window", () => {
+    const clean = "The quick brown fox jumps over the lazy dog; 0123456789 abcdefghijklmnopqrstuv\r\n".repeat(2_000)
+    for (const at of [0, 1, 15, 16, 17, 65_517, 65_518, 65_519, 65_520, 65_535, 65_536, 65_537, 131_070]) {
+      for (const oddity of ["\r", "\n", "\r\n."]) {
+        const input = bytes(clean.slice(0, at) + oddity + clean.slice(at))
+        for (const policy of ["normalize", "pass"] as const) {
+          assert.deepStrictEqual(decodeChunks([input], policy), reference(input, policy, false), `${JSON.stringify(oddity)} at ${at}`)
+        }
+        assert.strictEqual(decodeChunks([input], "reject").sawBare, reference(input, "reject", false).sawBare)
+      }
+    }
+  })
+
   it("gives identical results when fed one byte at a time (property)", () => {
     fc.assert(
       fc.property(rich, fc.constantFrom(...policies), (input, policy) => {

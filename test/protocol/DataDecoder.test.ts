@@ -245,6 +245,40 @@ describe("DataDecoder", () => {
     )
   })
 
+  // Long bodies of mostly plain CRLF lines with the odd bare CR or LF, line-start dot or end
+  // marker: what the 16-byte scan skips over, and where it has to stop.
+  const plainLine = fc.stringMatching(/^[a-z .]{0,40}$/).map((line) => `${line}\r\n`)
+  const oddity = fc.constantFrom("\r", "\n", ".", "..", ".\r", "\r\n.", "\r\n.\r\n", "\r\r\n", "\n.", "x\r\n.\rx")
+  const longBody = fc.array(fc.oneof({ arbitrary: plainLine, weight: 12 }, { arbitrary: oddity, weight: 1 }), { maxLength: 120 })
+    .map((parts) => bytes(parts.join("")))
+
+  it("matches the reference on long bodies of CRLF lines, whole and split (property)", () => {
+    fc.assert(
+      fc.property(longBody, fc.array(fc.nat(), { maxLength: 8 }), fc.constantFrom(...policies), (input, cuts, policy) => {
+        const whole = decodeChunks([input], policy)
+        assert.deepStrictEqual(whole, reference(input, policy))
+        assert.deepStrictEqual(decodeChunks(splitAt(input, cuts), policy), whole)
+      }),
+      { numRuns: 3_000 }
+    )
+  })
+
+  it("finds an oddity at any offset of a chunk longer than the scan window", () => {
+    const line = "The quick brown fox jumps over the lazy dog; 0123456789 abcdefghijklmnopqrstuv\r\n"
+    const clean = line.repeat(2_000)
+    // Around the 64 KiB window's end and a block's 16 bytes, and at the very end of the chunk.
+    const offsets = [0, 1, 15, 16, 17, 65_500, 65_517, 65_518, 65_519, 65_520, 65_534, 65_535, 65_536, 65_537, 131_070]
+    for (const at of offsets) {
+      for (const oddity of ["\r", "\n", "\r\n.", "\r\n..", "\r\n.\r\n"]) {
+        const input = bytes(clean.slice(0, at) + oddity + clean.slice(at) + ".\r\n")
+        for (const policy of policies) {
+          const expected = reference(input, policy)
+          assert.deepStrictEqual(decodeChunks([input], policy), expected, `${JSON.stringify(oddity)} at ${at} under ${policy}`)
+        }
+      }
+    }
+  })
+
   it("round-trips any dot-stuffed body of CRLF lines (property)", () => {
     const lineText = fc.uint8Array({ maxLength: 12 }).map((u) =>
       Buffer.from(u.map((b) => [46, 46, 97, 0, 0xe9, 32][b % 6]!)).toString("latin1")
