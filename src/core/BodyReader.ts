@@ -7,6 +7,7 @@
 import { Chunk, Effect, Option, Stream } from "effect"
 import { DataDecoder } from "../protocol/DataDecoder.js"
 import type { ConnectionContext } from "./ConnectionContext.js"
+import * as Observability from "./Observability.js"
 import { MessageError } from "./SmtpError.js"
 import * as Transport from "./Transport.js"
 
@@ -42,53 +43,75 @@ export class BodyReader {
 
   /** The body as the data hook sees it; built when first asked for, as a hook that pulls never needs it. */
   get stream(): Stream.Stream<Uint8Array, MessageError> {
-    return this.body ??= Stream.repeatEffectChunkOption(Effect.suspend(() => this.pull()))
-  }
-
-  // One step of the stream: the decoded pieces of the next chunk. Per chunk, never per byte.
-  private pull(): Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<MessageError>> {
-    if (this.detached || this.ending === "complete") return Effect.fail(Option.none())
-    if (this.ending !== undefined) return Effect.fail(Option.some(this.failure()))
-    return Effect.flatMap(this.nextChunk(), (chunk) => {
-      if (chunk === undefined) return Effect.fail(Option.some(this.failure()))
-      const pieces = this.decode(chunk)
-      if (this.rejectedLineEndings) return Effect.fail(Option.some(new MessageError({ reason: "BareLineEnding" })))
-      if (this.sizeExceeded) {
-        return this.ctx.config.rejectOversized
-          ? Effect.fail(Option.some(new MessageError({ reason: "SizeExceeded" })))
-          : this.endAfterRest
-      }
-      return Effect.succeed(Chunk.unsafeFromArray(pieces))
-    })
+    return this.body ??= Stream.repeatEffectChunkOption(
+      Effect.matchEffect(this.step, {
+        onFailure: (error) => Effect.fail(Option.some(error)),
+        onSuccess: (pieces) => (pieces === undefined ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(pieces)))
+      })
+    )
   }
 
   /** One step of the body as `Hooks.Message.pull` gives it: the next pieces (never empty), or undefined at the end. */
   get next(): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError> {
-    return stepOf(() => this.pull())
+    return this.step
+  }
+
+  // Built once per message: a step decodes what is already received in plain code and costs an
+  // Effect operation only to hand the pieces over, or to wait for the next chunk.
+  private readonly step: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError> = Effect.suspend(() =>
+    this.stepNow()
+  )
+
+  private stepNow(): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError> {
+    for (;;) {
+      if (this.detached || this.ending === "complete") return Effect.succeed(undefined)
+      if (this.ending !== undefined) return Effect.fail(this.failure())
+      const chunk = this.pending
+      if (chunk === undefined) return Effect.flatMap(this.ctx.read, this.received)
+      this.pending = undefined
+      const pieces = this.decode(chunk)
+      if (this.rejectedLineEndings) return Effect.fail(new MessageError({ reason: "BareLineEnding" }))
+      if (this.sizeExceeded) {
+        return this.ctx.config.rejectOversized ? Effect.fail(new MessageError({ reason: "SizeExceeded" })) : this.endAfterRest
+      }
+      // A chunk can decode to nothing (only the end marker): look again.
+      if (pieces.length > 0) return Effect.succeed(pieces)
+    }
+  }
+
+  private readonly received = (result: Transport.ReadResult) => {
+    Observability.received(result)
+    if (typeof result === "string") this.ending = result === Transport.TIMEOUT ? "timeout" : "disconnected"
+    else this.pending = result
+    return this.stepNow()
   }
 
   /** Stops the hook's view of the body and reads the rest to the end of data (or the end of the connection). */
-  get drain(): Effect.Effect<void> {
+  readonly drain: Effect.Effect<void> = Effect.suspend(() => {
     this.detached = true
-    return this.rest
-  }
+    return this.restNow()
+  })
 
   // Reads to the end of data (or of the input), counting and dropping what it reads.
-  private readonly rest: Effect.Effect<void> = Effect.suspend(() => {
+  private readonly rest: Effect.Effect<void> = Effect.suspend(() => this.restNow())
+
+  private restNow(): Effect.Effect<void> {
     if (this.ending !== undefined) return Effect.void
     return Effect.flatMap(this.nextChunk(), (chunk) => {
       if (chunk === undefined) return Effect.void
       this.decode(chunk)
       return this.rest
     })
-  })
+  }
 
   // Past the limit when the hook decides (the facade's sizeExceeded contract, as smtp-server
-  // keeps it): the stream ends at the end of data, so byteLength is then the whole message's.
-  private readonly endAfterRest: Effect.Effect<never, Option.Option<MessageError>> = Effect.zipRight(
-    this.rest,
-    Effect.suspend(() => Effect.fail(this.ending === "complete" ? Option.none() : Option.some(this.failure())))
-  )
+  // keeps it): the body ends at the end of data, so byteLength is then the whole message's.
+  private get endAfterRest(): Effect.Effect<undefined, MessageError> {
+    return Effect.zipRight(
+      this.rest,
+      Effect.suspend(() => (this.ending === "complete" ? Effect.succeed(undefined) : Effect.fail(this.failure())))
+    )
+  }
 
   private failure(): MessageError {
     return new MessageError({ reason: this.ending === "timeout" ? "Timeout" : "Disconnected" })
@@ -101,6 +124,7 @@ export class BodyReader {
       return Effect.succeed(pending)
     }
     return Effect.map(this.ctx.read, (result) => {
+      Observability.received(result)
       if (typeof result !== "string") return result
       this.ending = result === Transport.TIMEOUT ? "timeout" : "disconnected"
       return undefined

@@ -14,6 +14,7 @@ import * as Command from "../protocol/Command.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
 import type { ConnectionContext } from "./ConnectionContext.js"
+import * as Observability from "./Observability.js"
 import { MessageError } from "./SmtpError.js"
 import * as Transport from "./Transport.js"
 
@@ -135,6 +136,7 @@ export class ChunkReader {
       const buffered = this.ctx.framer.takeRemaining()
       if (buffered !== undefined) return Effect.succeed(this.take(buffered))
       return Effect.map(this.ctx.read, (result) => {
+        Observability.received(result)
         if (typeof result !== "string") return this.take(result)
         this.ending = result === Transport.TIMEOUT ? "timeout" : "disconnected"
         return []
@@ -295,6 +297,7 @@ export const skip = (ctx: ConnectionContext, size: number): Effect.Effect<Transp
       return loop
     }
     return Effect.flatMap(ctx.read, (result) => {
+      Observability.received(result)
       if (typeof result === "string") return Effect.succeed(result)
       consume(result)
       return loop

@@ -93,7 +93,7 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
         ctx.idle = !Session.inTransaction(ctx.state)
         // Shutting down: a session between transactions has nothing left to finish.
         if (ctx.idle && ctx.server.closing) return ctx.reply(Reply.table.shuttingDown)
-        const chunk = yield* ctx.read
+        const chunk = Observability.received(yield* ctx.read)
         ctx.idle = false
         if (chunk === Transport.EOF) return
         if (chunk === Transport.TIMEOUT) return ctx.reply(Reply.table.timeout)

@@ -116,15 +116,15 @@ export class ConnectionContext {
     return this.transport.write(data)
   }
 
-  /** Flushes, then waits for the next chunk from the peer within the idle limit. */
+  /**
+   * Flushes, then waits for the next chunk from the peer within the idle limit. Callers count
+   * what they receive (`Observability.received`), which costs no Effect step of its own.
+   */
   get read(): Effect.Effect<Transport.ReadResult> {
     const flushed = this.flush
     // The usual case: the kernel took the replies at once, and only the read is left to run.
-    if (flushed === Effect.void) return Effect.map(this.transport.read(this.config.socketTimeout), Observability.received)
-    return Effect.zipRight(
-      flushed,
-      Effect.suspend(() => Effect.map(this.transport.read(this.config.socketTimeout), Observability.received))
-    )
+    if (flushed === Effect.void) return this.transport.read(this.config.socketTimeout)
+    return Effect.zipRight(flushed, Effect.suspend(() => this.transport.read(this.config.socketTimeout)))
   }
 
   /**
@@ -135,6 +135,7 @@ export class ConnectionContext {
     const item = this.framer.next()
     if (item !== LineFramer.NeedMore) return Effect.succeed(item)
     return Effect.flatMap(this.read, (chunk) => {
+      Observability.received(chunk)
       if (typeof chunk === "string") return Effect.succeed(chunk)
       this.framer.push(chunk)
       return this.nextLine
@@ -154,16 +155,17 @@ export class ConnectionContext {
   }
 
   /**
-   * Calls a hook for a command and hands its verdict to `decide`, which queues the reply. A hook
-   * whose Effect is already settled (the defaults, `Effect.void`, `Effect.fail(new SmtpError…)`)
-   * is decided here in plain code, and the result is undefined: nothing is left to run. Any other
-   * runs through `guard`, and the result is the Effect that runs it. Once the peer has gone the
-   * hook is not called at all (see Cancellation).
+   * Calls a hook for a command and hands its verdict to `decide`, which queues the reply and
+   * returns what is left to do, if anything. A hook whose Effect is already settled (the
+   * defaults, `Effect.void`, `Effect.fail(new SmtpError…)`) is decided here in plain code, and
+   * the result is what `decide` left: undefined when nothing is left to run. Any other hook runs
+   * under the same rules as `guard`, and the result is the Effect that runs it and then what
+   * `decide` left. Once the peer has gone the hook is not called at all (see Cancellation).
    */
   hook<A>(
     stage: string,
     start: () => Effect.Effect<A, SmtpError | MessageError, Hooks.HookContext>,
-    decide: (verdict: Either.Either<A, Reply.Reply>) => void
+    decide: (verdict: Either.Either<A, Reply.Reply>) => Effect.Effect<void> | undefined
   ): Effect.Effect<void, never, Hooks.HookContext> | undefined {
     if (this.peerGone) {
       this.closed = true
@@ -172,18 +174,24 @@ export class ConnectionContext {
     const effect = start()
     if (Exit.isExit(effect)) {
       const settled = effect as Exit.Exit<A, SmtpError | MessageError>
-      if (Exit.isSuccess(settled)) return void decide(Either.right(settled.value))
+      if (Exit.isSuccess(settled)) return decide(Either.right(settled.value))
       const failure = Cause.failureOption(settled.cause)
-      if (Option.isSome(failure) && failure.value instanceof SmtpError) return void decide(Either.left(failure.value.reply))
+      if (Option.isSome(failure) && failure.value instanceof SmtpError) return decide(Either.left(failure.value.reply))
     }
-    // Anything else may take time, be interrupted or need logging.
-    return Cancellation.around(this, Effect.matchCauseEffect(this.timed(effect), {
+    // Anything else may take time, be interrupted or need logging. The returned Effect runs at
+    // once, so the hook counts as running from here (see Cancellation).
+    this.inHook = true
+    return Effect.matchCauseEffect(this.timed(effect), {
       onSuccess: (a) => {
-        decide(Either.right(a))
-        return Effect.void
+        this.inHook = false
+        return decide(Either.right(a)) ?? Effect.void
       },
-      onFailure: (cause) => Effect.map(this.refusal(stage, cause), (reply) => decide(Either.left(reply)))
-    }))
+      onFailure: (cause) => {
+        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+        this.inHook = false
+        return Effect.flatMap(this.refusal(stage, cause), (reply) => decide(Either.left(reply)) ?? Effect.void)
+      }
+    })
   }
 
   /**

@@ -38,13 +38,11 @@ const receive = (ctx: ConnectionContext, session: Session.SessionState): Effect.
       return reader.sizeExceeded
     }
   }
-  let verdict: Either.Either<Hooks.DataResult, Reply.Reply> = Either.left(Reply.table.internalError)
-  const hooked = ctx.hook("onData", () => ctx.hooks.onData(message, session), (v) => {
-    verdict = v
-  })
-  const drained = Effect.suspend(() => reader.drain)
-  return Effect.flatMap(hooked === undefined ? drained : Effect.zipRight(hooked, drained), () =>
-    finish(ctx, reader, verdict, session.envelope.rcptTo.length))
+  const recipients = session.envelope.rcptTo.length
+  // Whatever the hook decided, the rest of the body is read before the reply.
+  const after = (verdict: Either.Either<Hooks.DataResult, Reply.Reply>) =>
+    Effect.flatMap(reader.drain, () => finish(ctx, reader, verdict, recipients))
+  return ctx.hook("onData", () => ctx.hooks.onData(message, session), after) ?? Effect.void
 }
 
 const finish = (
