@@ -3,7 +3,7 @@
  * QUIT, a 421, the peer leaving, or the server shutting down. The logic of each command lives
  * in `commands/`; this loop only frames, dispatches and writes.
  */
-import { Effect, Either } from "effect"
+import { Cause, Context, Effect, Either, Exit, FiberRef, HashMap } from "effect"
 import * as Command from "../protocol/Command.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
@@ -29,40 +29,67 @@ import type { Config } from "./ServerConfig.js"
 import * as Session from "./Session.js"
 import * as Transport from "./Transport.js"
 
-/** Serves one connection to its end; never fails. `onReady` receives the context, for the server's shutdown bookkeeping. */
+/**
+ * Serves one connection to its end; never fails. Run it in a fiber of its own, as `Server`
+ * does: it sets that fiber's context (the `Session` service) and log annotations for good
+ * rather than for a region, which would keep two more frames on every idle connection's stack.
+ * `onReady` receives the context, for the server's shutdown bookkeeping; `onEnd` runs once
+ * the connection is closed.
+ */
 export const run = (
   transport: Transport.Transport,
   config: Config,
   hooks: Hooks.Resolved,
   server: ServerState,
-  onReady: (ctx: ConnectionContext) => void = () => {}
+  onReady: (ctx: ConnectionContext) => void = () => {},
+  onEnd: () => void = () => {}
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     const state = Session.make(newId(), transport.info, transport.tls)
     const ref = new Session.SessionRef(state)
     const ctx = new ConnectionContext(config, hooks, transport, ref, server)
     onReady(ctx)
+    Observability.sessionStarted()
     const session: Session.Session["Type"] = { get: ref.get, raw: Effect.sync(() => transport.raw) }
-    return Effect.zipRight(Cancellation.watch(ctx), serve(ctx)).pipe(
-      Effect.onInterrupt(() =>
-        Effect.suspend(() => {
-          // Interrupted by shutdown: say so, unless the session already ended.
-          if (!ctx.closed) ctx.reply(Reply.table.shuttingDown)
-          return ctx.flush
-        })
-      ),
-      Effect.ensuring(
-        Effect.suspend(() => hooks.onClose(ref.current)).pipe(
-          Effect.catchAllCause((cause) => Effect.logError("onClose hook failed", cause)),
-          Effect.zipRight(Effect.suspend(() => ctx.flush)),
-          Effect.zipRight(transport.close)
+    const setUp = Effect.zipRight(
+      FiberRef.update(FiberRef.currentContext, Context.add(Session.Session, session)),
+      FiberRef.update(
+        FiberRef.currentLogAnnotations,
+        (annotations) => HashMap.set(HashMap.set(annotations, "session", state.id), "remote", state.remoteAddress)
+      )
+    )
+    // One exit handler for everything a session's end involves, so an idle connection's fiber
+    // carries one finalizer frame rather than one per concern.
+    const end = (exit: Exit.Exit<void>): Effect.Effect<void, never, Session.Session> =>
+      Effect.suspend(() => {
+        // Interrupted by shutdown: say so (before the close hook runs), unless the session already ended.
+        const interrupted = Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) && !ctx.closed
+        if (interrupted) ctx.reply(Reply.table.shuttingDown)
+        const told = interrupted ? ctx.flush : Effect.void
+        return Effect.zipRight(
+          told,
+          Effect.suspend(() => hooks.onClose(ref.current)).pipe(
+            Effect.catchAllCause((cause) => Effect.logError("onClose hook failed", cause)),
+            Effect.zipRight(Effect.suspend(() => ctx.flush)),
+            Effect.zipRight(transport.close),
+            Effect.zipRight(Effect.sync(() => {
+              Observability.sessionEnded()
+              onEnd()
+            }))
+          )
         )
-      ),
-      Observability.session(ctx),
-      Effect.provideService(Session.Session, session),
-      Effect.annotateLogs({ session: state.id, remote: state.remoteAddress })
+      })
+    return Effect.zipRight(
+      setUp,
+      sessionInContext(Effect.onExit(Effect.zipRight(Cancellation.watch(ctx), serve(ctx)), end)).pipe(
+        Observability.session(ctx)
+      )
     )
   })
+
+// `setUp` put the Session service in the fiber's context, where the type cannot see it.
+const sessionInContext = <A>(effect: Effect.Effect<A, never, Session.Session>): Effect.Effect<A> =>
+  effect as Effect.Effect<A>
 
 const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Session> =>
   Effect.gen(function*() {

@@ -125,17 +125,22 @@ export const received = <A>(result: A): A => {
   return result
 }
 
-/**
- * Wraps one connection: counts it while it is open and, when a tracer is installed, runs it in
- * an `SMTP session` span with the client's address.
- */
+/** Counts a connection as open; `sessionEnded` when it closes. Plain code, called by the connection. */
+export const sessionStarted = (): void => {
+  connectionsTotal.unsafeUpdate(1, [])
+  connectionsActive.unsafeModify(1, [])
+}
+
+/** Counts a connection as closed. */
+export const sessionEnded = (): void => {
+  connectionsActive.unsafeModify(-1, [])
+}
+
+/** Runs one connection in an `SMTP session` span with the client's address when a tracer is installed; otherwise as it is. */
 export const session = (ctx: ConnectionContext) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.tracerWith((tracer) => {
-    connectionsTotal.unsafeUpdate(1, [])
-    connectionsActive.unsafeModify(1, [])
-    const counted = Effect.ensuring(effect, Effect.sync(() => connectionsActive.unsafeModify(-1, [])))
     ctx.tracing = tracer !== builtInTracer
-    if (!ctx.tracing) return counted
+    if (!ctx.tracing) return effect
     const info = ctx.transport.info
     return Effect.useSpan(
       "SMTP session",
@@ -146,7 +151,7 @@ export const session = (ctx: ConnectionContext) => <A, E, R>(effect: Effect.Effe
         "server.port": info.localPort
       }),
       (span) =>
-        Effect.withParentSpan(counted, span).pipe(
+        Effect.withParentSpan(effect, span).pipe(
           // A trusted PROXY header may have named another client since the span began.
           Effect.ensuring(Effect.map(ctx.snapshot, (session) => {
             span.attribute("client.address", session.remoteAddress)

@@ -60,12 +60,10 @@ export const serve = (
       const fiber = runFork(
         Connection.run(transport, config, hooks, state, (ctx) => {
           self = ctx
-        }).pipe(
-          Effect.ensuring(Effect.sync(() => {
-            active--
-            if (self) open.delete(self)
-          }))
-        )
+        }, () => {
+          active--
+          if (self) open.delete(self)
+        })
       )
       if (self && fiber.unsafePoll() === null) open.set(self, fiber)
     })
