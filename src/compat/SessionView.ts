@@ -29,6 +29,7 @@ export class SessionView implements Types.SMTPSession {
   envelope: Types.SMTPEnvelope = { mailFrom: false, rcptTo: [], bodyType: "7bit", smtpUtf8: false, requireTLS: false }
   #controller: AbortController | undefined = undefined
   #ended = false
+  #cutOff = false
 
   constructor(readonly id: string) {}
 
@@ -36,7 +37,7 @@ export class SessionView implements Types.SMTPSession {
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController()
-      if (this.#ended) this.#controller.abort()
+      if (this.#ended || this.#cutOff) this.#controller.abort()
     }
     return this.#controller.signal
   }
@@ -45,6 +46,23 @@ export class SessionView implements Types.SMTPSession {
   static end(view: SessionView): void {
     view.#ended = true
     view.#controller?.abort()
+  }
+
+  /**
+   * Aborts the session's signal: the callback under way was cut off (hookTimeout, shutdown),
+   * so its answer will not be used. The session may go on; the next callback gets a new signal.
+   */
+  static cutOff(view: SessionView): void {
+    if (view.#ended) return
+    view.#cutOff = true
+    view.#controller?.abort()
+  }
+
+  /** A callback is about to run: after a cut-off, its signal is a fresh one. */
+  static renew(view: SessionView): void {
+    if (!view.#cutOff || view.#ended) return
+    view.#cutOff = false
+    view.#controller = undefined
   }
 }
 
@@ -144,6 +162,7 @@ export class Registry {
 
   private sync(entry: Entry, state: Session.SessionState, transaction: number): void {
     const view = entry.view
+    SessionView.renew(view)
     view.secure = state.tls !== undefined
     view.servername = state.tls?.servername
     view.localAddress = state.localAddress
