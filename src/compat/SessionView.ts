@@ -37,7 +37,8 @@ export class SessionView implements Types.SMTPSession {
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController()
-      if (this.#ended || this.#cutOff) this.#controller.abort()
+      if (this.#ended) this.#controller.abort()
+      else if (this.#cutOff) this.#controller.abort(cutOffReason())
     }
     return this.#controller.signal
   }
@@ -55,7 +56,7 @@ export class SessionView implements Types.SMTPSession {
   static cutOff(view: SessionView): void {
     if (view.#ended) return
     view.#cutOff = true
-    view.#controller?.abort()
+    view.#controller?.abort(cutOffReason())
   }
 
   /** A callback is about to run: after a cut-off, its signal is a fresh one. */
@@ -65,6 +66,12 @@ export class SessionView implements Types.SMTPSession {
     view.#controller = undefined
   }
 }
+
+// The abort reason of a cut-off callback, so it can tell that from the end of the session (an AbortError).
+const cutOffReason = (): Error =>
+  Object.assign(new Error("The callback was cut off (hookTimeout or shutdown): its answer will not be used"), {
+    code: "ECANCELED"
+  })
 
 /** How views render: LMTP changes the transmission type, and DSN fields show only when DSN is. */
 export interface Options {

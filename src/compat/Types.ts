@@ -82,7 +82,8 @@ export interface SMTPSession {
   envelope: SMTPEnvelope
   /**
    * Aborted when the connection has ended, or when the callback under way was cut off (hookTimeout,
-   * shutdown) and its answer will not be used: cancel work started for it. The next callback gets a fresh one.
+   * shutdown) and its answer will not be used (then `reason.code` is "ECANCELED"): cancel work
+   * started for it. The next callback gets a fresh one.
    */
   readonly signal: AbortSignal
 }
