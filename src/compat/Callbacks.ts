@@ -124,7 +124,7 @@ class Pending<A, E> {
   }
 
   /** What a throw or a rejection of the callback function becomes. */
-  readonly failed = (error: unknown): void => {
+  failed(error: unknown): void {
     this.host.log.write("error", `${this.stage} failed: ${messageOf(error) || String(error)}`, { cid: this.session.id, err: error })
     if (!this.settled) {
       this.callback(error instanceof Error || typeof error === "string" ? error : new Error("Error: internal server error"))
@@ -137,15 +137,15 @@ class Pending<A, E> {
   }
 
   /** The hook was interrupted (hookTimeout, shutdown): the answer will not be used, and `session.signal` says so. */
-  readonly cancel = (): void => {
+  cancel(): void {
     this.cutOff = true
     SessionView.SessionView.cutOff(this.session)
   }
 
   /** Waits for an answer not given yet; interrupting the wait cancels. */
-  readonly wait = (resume: (effect: Effect.Effect<A, E>) => void): Effect.Effect<void> => {
+  wait(resume: (effect: Effect.Effect<A, E>) => void): Effect.Effect<void> {
     this.resume = resume
-    return Effect.sync(this.cancel)
+    return Effect.sync(() => this.cancel())
   }
 }
 
@@ -153,7 +153,7 @@ class Pending<A, E> {
 const call = (pending: Pending<unknown, unknown>, run: (callback: Pending<unknown, unknown>["callback"]) => unknown): void => {
   try {
     const result = run(pending.callback)
-    if (isThenable(result)) result.then(undefined, pending.failed)
+    if (isThenable(result)) result.then(undefined, (error: unknown) => pending.failed(error))
   } catch (error) {
     pending.failed(error)
   }
@@ -173,7 +173,7 @@ const fromCallback = <A, E>(
   Effect.suspend(() => {
     const pending = new Pending(host, stage, session, decide)
     call(pending as Pending<unknown, unknown>, run)
-    return pending.result ?? Effect.async<A, E>(pending.wait)
+    return pending.result ?? Effect.async<A, E>((resume) => pending.wait(resume))
   })
 
 const accept = (refuse: (text: string) => Reply.Reply) => (err: unknown): Effect.Effect<void, SmtpError> =>
@@ -328,7 +328,7 @@ export const fromOnData = (host: Host): Layer.Layer<Hooks.OnData> =>
     return Effect.suspend(() => {
       const session = host.sessions.view(state)
       const pending = new Pending(host, "onData", session, dataVerdict)
-      const source = new BodySource(message, pending.failed, pending.cancel)
+      const source = new BodySource(message, pending)
       pending.listen((verdict) => source.settle(verdict))
       const stream = host.streamType === "node" ? new NodeDataStream(source) : new WebDataStream(source)
       call(pending as Pending<unknown, unknown>, (callback) => host.callbacks.onData(stream as unknown as Types.DataStream, session, callback))

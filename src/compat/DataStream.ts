@@ -23,6 +23,14 @@ interface Sink {
   readonly end: (error?: Error) => void
 }
 
+/** The callback call a body source serves. */
+export interface Owner {
+  /** Handles what the application's stream handlers throw while a chunk is handed on. */
+  readonly failed: (error: unknown) => void
+  /** Told when the hook is interrupted (hookTimeout, shutdown): the callback's answer will not be used. */
+  readonly cancel: () => void
+}
+
 const noSink: Sink = { wants: () => false, chunk: () => {}, end: () => {} }
 
 /**
@@ -39,13 +47,7 @@ export class BodySource {
   // No more pulls: the body ended, broke, or the hook is ending.
   private finished = false
 
-  constructor(
-    private readonly message: Hooks.Message,
-    /** Handles what the application's stream handlers throw while a chunk is handed on. */
-    private readonly failed: (error: unknown) => void,
-    /** Told when the hook is interrupted (hookTimeout, shutdown): the callback's answer will not be used. */
-    private readonly interrupted: () => void
-  ) {}
+  constructor(private readonly message: Hooks.Message, private readonly owner: Owner) {}
 
   /** Body bytes received so far. */
   get byteLength(): number {
@@ -78,22 +80,27 @@ export class BodySource {
   readonly serve: Verdict = Effect.suspend(() => this.step()).pipe(
     Effect.onInterrupt(() =>
       Effect.sync(() => {
-        this.interrupted()
+        this.owner.cancel()
         // Shutdown: a reader still waiting learns that the connection is gone.
         this.finish(brokenError(false))
       })
     )
   )
 
-  private readonly waiting: Verdict = Effect.zipRight(
-    Effect.async<void>((resume) => {
-      this.wake = () => resume(Effect.void)
-      return Effect.sync(() => {
-        this.wake = undefined
-      })
-    }),
-    Effect.suspend(() => this.step())
-  )
+  #waiting: Verdict | undefined = undefined
+
+  // Waits for room in the stream or for the verdict, then steps on. Built on first use: a small message read at once waits once.
+  private get waiting(): Verdict {
+    return this.#waiting ??= Effect.zipRight(
+      Effect.async<void>((resume) => {
+        this.wake = () => resume(Effect.void)
+        return Effect.sync(() => {
+          this.wake = undefined
+        })
+      }),
+      Effect.suspend(() => this.step())
+    )
+  }
 
   private step(): Verdict {
     const verdict = this.verdict
@@ -140,7 +147,7 @@ export class BodySource {
     try {
       this.sink.chunk(chunk)
     } catch (thrown) {
-      this.failed(thrown)
+      this.owner.failed(thrown)
     }
   }
 
@@ -151,7 +158,7 @@ export class BodySource {
     try {
       this.sink.end(error)
     } catch (thrown) {
-      this.failed(thrown)
+      this.owner.failed(thrown)
     }
   }
 }

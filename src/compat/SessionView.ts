@@ -160,7 +160,14 @@ export class Registry {
     let entry = this.open.get(state.id)
     if (entry === undefined) {
       const view = new SessionView(state.id)
-      entry = { view, tls: undefined, xClient: undefined, xForward: undefined, envelope: undefined }
+      // A new view's maps are empty already: copy the core's only once it has entries.
+      entry = {
+        view,
+        tls: undefined,
+        xClient: state.xClient.size === 0 ? state.xClient : undefined,
+        xForward: state.xForward.size === 0 ? state.xForward : undefined,
+        envelope: undefined
+      }
       this.open.set(state.id, entry)
       this.connections.add(view)
     }
