@@ -15,7 +15,7 @@ import type * as Transport from "../core/Transport.js"
 import * as Reply from "../protocol/Reply.js"
 import { BodySource, NodeDataStream, WebDataStream } from "./DataStream.js"
 import type * as Logging from "./Logging.js"
-import type * as SessionView from "./SessionView.js"
+import * as SessionView from "./SessionView.js"
 import type * as Types from "./Types.js"
 
 /** The callbacks as the adapters call them: either stream type. */
@@ -90,61 +90,91 @@ const messageOf = (err: unknown): string => {
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function"
 
-/** A callback's answer handlers: the callback itself, and what a throw or a rejection becomes. */
-interface Answer {
-  readonly callback: (err?: unknown, value?: unknown) => void
-  readonly failed: (error: unknown) => void
-}
-
 /**
- * The answer handlers of one callback call. The first answer wins: the callback's arguments,
- * a synchronous throw, or a rejected promise (both as an error, never an acceptance). Later
- * answers are logged and ignored.
+ * One callback call and its answer. The first answer wins: the callback's arguments, a
+ * synchronous throw, or a rejected promise (both as an error, never an acceptance). Later
+ * answers are logged and ignored; an answer after the hook was cut off is dropped.
  */
-const answer = <A, E>(
-  host: Host,
-  stage: string,
-  cid: string,
-  decide: (err: unknown, value: unknown) => Effect.Effect<A, E>,
-  settle: (effect: Effect.Effect<A, E>) => void
-): Answer => {
-  let settled = false
-  const callback = (err?: unknown, value?: unknown) => {
-    if (settled) {
-      host.log.write("warn", `${stage} called back more than once; the later call is ignored`, { cid })
+class Pending<A, E> {
+  private settled = false
+  private cutOff = false
+  private resume: ((effect: Effect.Effect<A, E>) => void) | undefined = undefined
+  /** The decided answer when it came before anyone waited for it (a callback that answers at once). */
+  result: Effect.Effect<A, E> | undefined = undefined
+
+  constructor(
+    private readonly host: Host,
+    private readonly stage: string,
+    private readonly session: SessionView.SessionView,
+    private readonly decide: (err: unknown, value: unknown) => Effect.Effect<A, E>
+  ) {}
+
+  /** The `callback` argument the application calls. */
+  readonly callback = (err?: unknown, value?: unknown): void => {
+    if (this.cutOff) return
+    if (this.settled) {
+      this.host.log.write("warn", `${this.stage} called back more than once; the later call is ignored`, { cid: this.session.id })
       return
     }
-    settled = true
-    settle(decide(err, value))
+    this.settled = true
+    const effect = this.decide(err, value)
+    const resume = this.resume
+    if (resume === undefined) this.result = effect
+    else resume(effect)
   }
-  const failed = (error: unknown) => {
-    host.log.write("error", `${stage} failed: ${messageOf(error) || String(error)}`, { cid, err: error })
-    if (!settled) {
-      callback(error instanceof Error || typeof error === "string" ? error : new Error("Error: internal server error"))
+
+  /** What a throw or a rejection of the callback function becomes. */
+  failed(error: unknown): void {
+    this.host.log.write("error", `${this.stage} failed: ${messageOf(error) || String(error)}`, { cid: this.session.id, err: error })
+    if (!this.settled) {
+      this.callback(error instanceof Error || typeof error === "string" ? error : new Error("Error: internal server error"))
     }
   }
-  return { callback, failed }
+
+  /** Sends the answer to `resume` from now on (the one already given is in `result`). */
+  listen(resume: (effect: Effect.Effect<A, E>) => void): void {
+    this.resume = resume
+  }
+
+  /** The hook was interrupted (hookTimeout, shutdown): the answer will not be used, and `session.signal` says so. */
+  cancel(): void {
+    this.cutOff = true
+    SessionView.SessionView.cutOff(this.session)
+  }
+
+  /** Waits for an answer not given yet; interrupting the wait cancels. */
+  wait(resume: (effect: Effect.Effect<A, E>) => void): Effect.Effect<void> {
+    this.resume = resume
+    return Effect.sync(() => this.cancel())
+  }
 }
 
 // Calls the application's callback function; a throw or a rejected promise goes to `failed`.
-const call = (answered: Answer, run: (callback: Answer["callback"]) => unknown): void => {
+const call = (pending: Pending<unknown, unknown>, run: (callback: Pending<unknown, unknown>["callback"]) => unknown): void => {
   try {
-    const result = run(answered.callback)
-    if (isThenable(result)) result.then(undefined, answered.failed)
+    const result = run(pending.callback)
+    if (isThenable(result)) result.then(undefined, (error: unknown) => pending.failed(error))
   } catch (error) {
-    answered.failed(error)
+    pending.failed(error)
   }
 }
 
-/** Runs one callback as an Effect that completes with its first answer. */
+/**
+ * Runs one callback as an Effect that completes with its first answer. A callback that answers
+ * before it returns costs no suspension: the Effect waits only for answers still to come.
+ */
 const fromCallback = <A, E>(
   host: Host,
   stage: string,
-  cid: string,
-  run: (callback: Answer["callback"]) => unknown,
+  session: SessionView.SessionView,
+  run: (callback: Pending<A, E>["callback"]) => unknown,
   decide: (err: unknown, value: unknown) => Effect.Effect<A, E>
 ): Effect.Effect<A, E> =>
-  Effect.async<A, E>((resume) => call(answer(host, stage, cid, decide, resume), run))
+  Effect.suspend(() => {
+    const pending = new Pending(host, stage, session, decide)
+    call(pending as Pending<unknown, unknown>, run)
+    return pending.result ?? Effect.async<A, E>((resume) => pending.wait(resume))
+  })
 
 const accept = (refuse: (text: string) => Reply.Reply) => (err: unknown): Effect.Effect<void, SmtpError> =>
   err ? Effect.fail(refusal(err, refuse)) : Effect.void
@@ -154,10 +184,11 @@ export const fromOnConnect = (host: Host): Layer.Layer<Hooks.OnConnect> =>
   Layer.succeed(Hooks.OnConnect, (state) => {
     const session = host.sessions.view(state)
     if (host.log.enabled) host.log.write("info", `Connection from ${state.clientHostname}`, { cid: state.id })
+    if (host.callbacks.onConnect === defaults.onConnect) return Effect.sync(() => host.connected(session))
     return fromCallback(
       host,
       "onConnect",
-      state.id,
+      session,
       (callback) => host.callbacks.onConnect(session, callback),
       accept(Reply.table.connectionRefused)
     ).pipe(Effect.tap(() => host.connected(session)))
@@ -166,7 +197,7 @@ export const fromOnConnect = (host: Host): Layer.Layer<Hooks.OnConnect> =>
 /** Runs `onSecure(socket, session, callback)` as the OnSecure hook; refusals default to 554, and end the connection. */
 export const fromOnSecure = (host: Host): Layer.Layer<Hooks.OnSecure> =>
   Layer.succeed(Hooks.OnSecure, (tls, state) =>
-    Effect.flatMap(Effect.flatMap(Session.Session, (current) => current.raw), (socket) => {
+    host.callbacks.onSecure === defaults.onSecure ? Effect.void : Effect.flatMap(Effect.flatMap(Session.Session, (current) => current.raw), (socket) => {
       const session = host.sessions.view(state)
       // The handshake's facts win over a snapshot taken before it.
       session.secure = true
@@ -175,7 +206,7 @@ export const fromOnSecure = (host: Host): Layer.Layer<Hooks.OnSecure> =>
       return fromCallback(
         host,
         "onSecure",
-        state.id,
+        session,
         (callback) => host.callbacks.onSecure(socket, session, callback),
         accept(Reply.table.connectionRefused)
       )
@@ -225,7 +256,7 @@ export const fromOnAuth = (host: Host): Layer.Layer<Hooks.OnAuth> =>
     return fromCallback(
       host,
       "onAuth",
-      state.id,
+      session,
       (callback) => host.callbacks.onAuth(auth, session, callback),
       (err, value): Effect.Effect<Hooks.Authenticated, SmtpError> => {
         const response = typeof value === "object" && value !== null ? (value as Types.AuthResponse) : undefined
@@ -248,12 +279,14 @@ export const fromOnAuth = (host: Host): Layer.Layer<Hooks.OnAuth> =>
 /** Runs `onMailFrom(address, session, callback)` as the OnMailFrom hook; refusals default to 550. */
 export const fromOnMailFrom = (host: Host): Layer.Layer<Hooks.OnMailFrom> =>
   Layer.succeed(Hooks.OnMailFrom, (from, state) => {
+    // No callback given: the core's default, with no session view to refresh.
+    if (host.callbacks.onMailFrom === defaults.onMailFrom) return Effect.void
     const address = host.sessions.address(from, false)
     const session = host.sessions.viewForMail(state, from)
     return fromCallback(
       host,
       "onMailFrom",
-      state.id,
+      session,
       (callback) => host.callbacks.onMailFrom(address, session, callback),
       accept(Reply.table.mailboxUnavailable)
     )
@@ -262,12 +295,13 @@ export const fromOnMailFrom = (host: Host): Layer.Layer<Hooks.OnMailFrom> =>
 /** Runs `onRcptTo(address, session, callback)` as the OnRcptTo hook; refusals default to 550. */
 export const fromOnRcptTo = (host: Host): Layer.Layer<Hooks.OnRcptTo> =>
   Layer.succeed(Hooks.OnRcptTo, (rcpt, state) => {
+    if (host.callbacks.onRcptTo === defaults.onRcptTo) return Effect.void
     const address = host.sessions.address(rcpt, true)
     const session = host.sessions.view(state)
     return fromCallback(
       host,
       "onRcptTo",
-      state.id,
+      session,
       (callback) => host.callbacks.onRcptTo(address, session, callback),
       accept(Reply.table.mailboxUnavailable)
     )
@@ -293,11 +327,11 @@ export const fromOnData = (host: Host): Layer.Layer<Hooks.OnData> =>
     if (host.callbacks.onData === defaults.onData) return drain(host, message, state.id)
     return Effect.suspend(() => {
       const session = host.sessions.view(state)
-      const source = new BodySource(message)
-      const answered = answer(host, "onData", state.id, dataVerdict, (verdict) => source.settle(verdict))
-      source.failed = answered.failed
+      const pending = new Pending(host, "onData", session, dataVerdict)
+      const source = new BodySource(message, pending)
+      pending.listen((verdict) => source.settle(verdict))
       const stream = host.streamType === "node" ? new NodeDataStream(source) : new WebDataStream(source)
-      call(answered, (callback) => host.callbacks.onData(stream as unknown as Types.DataStream, session, callback))
+      call(pending as Pending<unknown, unknown>, (callback) => host.callbacks.onData(stream as unknown as Types.DataStream, session, callback))
       return source.serve
     })
   })

@@ -1,8 +1,9 @@
 /**
  * The message body `onData` reads: a Web `ReadableStream` (or, with `streamType: "node"`, a
  * Node `Readable`) built directly on the core's pull, never by converting another stream
- * (DESIGN: Web streams cost in Node). Each read runs the core's pull once and hands on one
- * chunk: the socket is read only as fast as the application reads.
+ * (DESIGN: Web streams cost in Node). The data hook's fiber pulls a chunk whenever the stream
+ * has room for one, and hands it on: the socket is read only as fast as the application reads,
+ * give or take the one chunk the stream may hold.
  */
 import { Cause, Effect, Option } from "effect"
 import { Readable } from "node:stream"
@@ -12,24 +13,41 @@ import type { MessageError, SmtpError } from "../core/SmtpError.js"
 /** What the data hook ends with: the callback's verdict, or why the body broke. */
 export type Verdict = Effect.Effect<Hooks.DataResult, SmtpError | MessageError>
 
-type Delivery = (chunk: Uint8Array | undefined, error?: Error) => void
+/** The stream a body source fills. */
+interface Sink {
+  /** True while the stream has room for another chunk. */
+  readonly wants: () => boolean
+  /** Hands on one chunk. */
+  readonly chunk: (data: Uint8Array) => void
+  /** Ends the stream: at the end of the body, or with the error that broke it. */
+  readonly end: (error?: Error) => void
+}
+
+/** The callback call a body source serves. */
+export interface Owner {
+  /** Handles what the application's stream handlers throw while a chunk is handed on. */
+  readonly failed: (error: unknown) => void
+  /** Told when the hook is interrupted (hookTimeout, shutdown): the callback's answer will not be used. */
+  readonly cancel: () => void
+}
+
+const noSink: Sink = { wants: () => false, chunk: () => {}, end: () => {} }
 
 /**
- * One message body being read for a stream. The data hook's own fiber serves the stream:
- * it waits for a read or for the callback's verdict, runs the core's pull for a read, and
- * ends with the verdict. So there is one pull at a time, no fiber per read, and no read is
- * under way once the hook returns and the core drains the rest.
+ * One message body being read for a stream. The data hook's own fiber serves the stream: it
+ * pulls while the stream wants more, waits for room or for the callback's verdict otherwise,
+ * and ends with the verdict. So there is one pull at a time, no fiber per read, no wait at all
+ * for a small message read at once, and no read under way once the hook returns and the core
+ * drains the rest.
  */
 export class BodySource {
-  private request: Delivery | undefined = undefined
+  private sink: Sink = noSink
   private verdict: Verdict | undefined = undefined
   private wake: (() => void) | undefined = undefined
+  // No more pulls: the body ended, broke, or the hook is ending.
   private finished = false
 
-  /** Handles what the application's stream handlers throw while a chunk is handed on. */
-  failed: (error: unknown) => void = () => {}
-
-  constructor(private readonly message: Hooks.Message) {}
+  constructor(private readonly message: Hooks.Message, private readonly owner: Owner) {}
 
   /** Body bytes received so far. */
   get byteLength(): number {
@@ -41,10 +59,13 @@ export class BodySource {
     return this.message.sizeExceeded
   }
 
-  /** Asks for the next chunk: `deliver` gets it, `undefined` at the end, or the error that broke the stream. */
-  pull(deliver: Delivery): void {
-    if (this.finished) return this.hand(deliver, undefined)
-    this.request = deliver
+  /** Connects the stream this source fills. */
+  attach(sink: Sink): void {
+    this.sink = sink
+  }
+
+  /** The stream has room again: pull on if the hook was waiting for it. */
+  readonly demand = (): void => {
     this.resume()
   }
 
@@ -52,69 +73,62 @@ export class BodySource {
   settle(verdict: Verdict): void {
     if (this.verdict !== undefined) return
     this.verdict = verdict
-    this.finished = true
     this.resume()
   }
 
-  /** The data hook: serves reads until the verdict. */
+  /** The data hook: serves the stream until the verdict. */
   readonly serve: Verdict = Effect.suspend(() => this.step()).pipe(
     Effect.onInterrupt(() =>
       Effect.sync(() => {
+        this.owner.cancel()
         // Shutdown: a reader still waiting learns that the connection is gone.
-        this.finished = true
-        const request = this.request
-        this.request = undefined
-        if (request !== undefined) this.hand(request, undefined, brokenError(false))
+        this.finish(brokenError(false))
       })
     )
   )
 
+  #waiting: Verdict | undefined = undefined
+
+  // Waits for room in the stream or for the verdict, then steps on. Built on first use: a small message read at once waits once.
+  private get waiting(): Verdict {
+    return this.#waiting ??= Effect.zipRight(
+      Effect.async<void>((resume) => {
+        this.wake = () => resume(Effect.void)
+        return Effect.sync(() => {
+          this.wake = undefined
+        })
+      }),
+      Effect.suspend(() => this.step())
+    )
+  }
+
   private step(): Verdict {
     const verdict = this.verdict
     if (verdict !== undefined) {
-      const request = this.request
-      this.request = undefined
-      if (request !== undefined) this.hand(request, undefined)
+      this.finish()
       return verdict
     }
-    const request = this.request
-    if (request === undefined) {
-      return Effect.zipRight(
-        Effect.async<void>((resume) => {
-          this.wake = () => resume(Effect.void)
-          return Effect.sync(() => {
-            this.wake = undefined
-          })
-        }),
-        Effect.suspend(() => this.step())
-      )
-    }
-    this.request = undefined
+    if (this.finished || !this.sink.wants()) return this.waiting
     return Effect.matchCauseEffect(this.message.pull, {
       onSuccess: (pieces) => {
-        if (pieces === undefined) {
-          this.finished = true
-          this.hand(request, undefined)
-        } else {
-          // Few and large chunks: the pieces of one socket read become one.
-          this.hand(request, pieces.length === 1 ? pieces[0] : Buffer.concat(pieces as Array<Uint8Array>))
-        }
+        if (pieces === undefined) this.finish()
+        // Few and large chunks: the pieces of one socket read become one.
+        else this.hand(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces as Array<Uint8Array>))
         return this.step()
       },
       onFailure: (cause) => {
-        this.finished = true
         const failure = Cause.failureOption(cause)
         if (Option.isNone(failure)) {
-          this.hand(request, undefined, brokenError(false))
+          this.finish(brokenError(false))
           return Effect.failCause(cause)
         }
         // Past the size limit (with rejectOversized) or a refused line ending, the core answers: the stream just ends.
         if (failure.value.reason === "SizeExceeded" || failure.value.reason === "BareLineEnding") {
-          this.hand(request, undefined)
+          this.finish()
           return this.step()
         }
         // The client left or timed out: no reply can be sent, so the hook ends without waiting for the callback.
-        this.hand(request, undefined, brokenError(failure.value.reason === "Timeout"))
+        this.finish(brokenError(failure.value.reason === "Timeout"))
         return Effect.fail(failure.value)
       }
     })
@@ -129,11 +143,22 @@ export class BodySource {
   }
 
   // A Node stream runs 'data' handlers inside push: what they throw is the application's failure, not the hook's.
-  private hand(deliver: Delivery, chunk: Uint8Array | undefined, error?: Error): void {
+  private hand(chunk: Uint8Array): void {
     try {
-      deliver(chunk, error)
+      this.sink.chunk(chunk)
     } catch (thrown) {
-      this.failed(thrown)
+      this.owner.failed(thrown)
+    }
+  }
+
+  // Ends the stream once: at the end of the body, at the verdict, or with the error that broke it.
+  private finish(error?: Error): void {
+    if (this.finished) return
+    this.finished = true
+    try {
+      this.sink.end(error)
+    } catch (thrown) {
+      this.owner.failed(thrown)
     }
   }
 }
@@ -145,22 +170,37 @@ const brokenError = (timeout: boolean): Error =>
     { code: timeout ? "ETIMEDOUT" : "ECONNECTION" }
   )
 
+// Room for one chunk: the hook pulls the first one before the application asks, so a small
+// message read at once is handed on without the hook waiting in between.
+const oneChunk = { highWaterMark: 1 }
+
 /** The Web `ReadableStream` onData receives, with counters that update while it is read. */
 export class WebDataStream extends ReadableStream<Uint8Array> {
   readonly #source: BodySource
 
   constructor(source: BodySource) {
+    let open = true
     super({
-      pull: (controller) =>
-        new Promise<void>((resolve) => {
-          source.pull((chunk, error) => {
+      start: (controller) => {
+        source.attach({
+          wants: () => open && (controller.desiredSize ?? 0) > 0,
+          chunk: (data) => {
+            if (open) controller.enqueue(data)
+          },
+          end: (error) => {
+            if (!open) return
+            open = false
             if (error !== undefined) controller.error(error)
-            else if (chunk === undefined) controller.close()
-            else controller.enqueue(chunk)
-            resolve()
-          })
+            else controller.close()
+          }
         })
-    }, { highWaterMark: 0 })
+      },
+      pull: source.demand,
+      cancel: () => {
+        // The application stopped reading: the core drains the rest once the callback answers.
+        open = false
+      }
+    }, oneChunk)
     this.#source = source
   }
 
@@ -178,18 +218,28 @@ export class WebDataStream extends ReadableStream<Uint8Array> {
 /** The Node `Readable` onData receives with `streamType: "node"`, as smtp-server's stream. */
 export class NodeDataStream extends Readable {
   readonly #source: BodySource
+  #wanted = false
 
   constructor(source: BodySource) {
     super()
     this.#source = source
+    source.attach({
+      wants: () => this.#wanted && !this.destroyed,
+      chunk: (data) => {
+        this.#wanted = this.push(data)
+      },
+      end: (error) => {
+        if (this.destroyed) return
+        // An 'error' nobody listens to would crash the process: then the stream just closes.
+        if (error !== undefined) this.destroy(this.listenerCount("error") > 0 ? error : undefined)
+        else this.push(null)
+      }
+    })
   }
 
   override _read(): void {
-    this.#source.pull((chunk, error) => {
-      // An 'error' nobody listens to would crash the process: then the stream just closes.
-      if (error !== undefined) this.destroy(this.listenerCount("error") > 0 ? error : undefined)
-      else this.push(chunk ?? null)
-    })
+    this.#wanted = true
+    this.#source.demand()
   }
 
   /** Body bytes received so far. */

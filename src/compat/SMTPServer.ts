@@ -167,6 +167,7 @@ export class SMTPServer<T extends Types.StreamType = "web"> extends EventEmitter
   }
 
   #connected(session: Types.SMTPSession): void {
+    if (this.listenerCount("connect") === 0) return
     const info: Types.ConnectionInfo = {
       id: session.id,
       localAddress: session.localAddress,

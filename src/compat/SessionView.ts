@@ -29,6 +29,7 @@ export class SessionView implements Types.SMTPSession {
   envelope: Types.SMTPEnvelope = { mailFrom: false, rcptTo: [], bodyType: "7bit", smtpUtf8: false, requireTLS: false }
   #controller: AbortController | undefined = undefined
   #ended = false
+  #cutOff = false
 
   constructor(readonly id: string) {}
 
@@ -37,6 +38,7 @@ export class SessionView implements Types.SMTPSession {
     if (this.#controller === undefined) {
       this.#controller = new AbortController()
       if (this.#ended) this.#controller.abort()
+      else if (this.#cutOff) this.#controller.abort(cutOffReason())
     }
     return this.#controller.signal
   }
@@ -46,7 +48,30 @@ export class SessionView implements Types.SMTPSession {
     view.#ended = true
     view.#controller?.abort()
   }
+
+  /**
+   * Aborts the session's signal: the callback under way was cut off (hookTimeout, shutdown),
+   * so its answer will not be used. The session may go on; the next callback gets a new signal.
+   */
+  static cutOff(view: SessionView): void {
+    if (view.#ended) return
+    view.#cutOff = true
+    view.#controller?.abort(cutOffReason())
+  }
+
+  /** A callback is about to run: after a cut-off, its signal is a fresh one. */
+  static renew(view: SessionView): void {
+    if (!view.#cutOff || view.#ended) return
+    view.#cutOff = false
+    view.#controller = undefined
+  }
 }
+
+// The abort reason of a cut-off callback, so it can tell that from the end of the session (an AbortError).
+const cutOffReason = (): Error =>
+  Object.assign(new Error("The callback was cut off (hookTimeout or shutdown): its answer will not be used"), {
+    code: "ECANCELED"
+  })
 
 /** How views render: LMTP changes the transmission type, and DSN fields show only when DSN is. */
 export interface Options {
@@ -135,7 +160,14 @@ export class Registry {
     let entry = this.open.get(state.id)
     if (entry === undefined) {
       const view = new SessionView(state.id)
-      entry = { view, tls: undefined, xClient: undefined, xForward: undefined, envelope: undefined }
+      // A new view's maps are empty already: copy the core's only once it has entries.
+      entry = {
+        view,
+        tls: undefined,
+        xClient: state.xClient.size === 0 ? state.xClient : undefined,
+        xForward: state.xForward.size === 0 ? state.xForward : undefined,
+        envelope: undefined
+      }
       this.open.set(state.id, entry)
       this.connections.add(view)
     }
@@ -144,6 +176,7 @@ export class Registry {
 
   private sync(entry: Entry, state: Session.SessionState, transaction: number): void {
     const view = entry.view
+    SessionView.renew(view)
     view.secure = state.tls !== undefined
     view.servername = state.tls?.servername
     view.localAddress = state.localAddress

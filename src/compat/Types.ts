@@ -80,7 +80,11 @@ export interface SMTPSession {
   xClient: Map<string, string | false>
   xForward: Map<string, string | false>
   envelope: SMTPEnvelope
-  /** Aborted when the connection has ended: cancel work started for this session. */
+  /**
+   * Aborted when the connection has ended, or when the callback under way was cut off (hookTimeout,
+   * shutdown) and its answer will not be used (then `reason.code` is "ECANCELED"): cancel work
+   * started for it. The next callback gets a fresh one.
+   */
   readonly signal: AbortSignal
 }
 
