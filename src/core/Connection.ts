@@ -103,7 +103,7 @@ const serve = (ctx: ConnectionContext): Effect.Effect<void, never, Session.Sessi
       // An early talker is most likely a spam bot that does not wait for the greeting.
       if (ctx.transport.hasPendingInput() || ctx.framer.hasInput) return ctx.reply(Reply.table.talkTooSoon(config.name))
     }
-    const connected = yield* ctx.guard("onConnect", hooks.onConnect(yield* ctx.snapshot))
+    const connected = yield* ctx.guard("onConnect", () => hooks.onConnect(ctx.state))
     if (Either.isLeft(connected)) {
       ctx.reply(connected.left)
       ctx.closed = true

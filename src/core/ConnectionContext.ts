@@ -202,8 +202,10 @@ export class ConnectionContext {
    */
   guard<A>(
     stage: string,
-    effect: Effect.Effect<A, SmtpError | MessageError, Hooks.HookContext>
+    start: () => Effect.Effect<A, SmtpError | MessageError, Hooks.HookContext>
   ): Effect.Effect<Either.Either<A, Reply.Reply>, never, Hooks.HookContext> {
+    // The hook function itself is called only once the guard runs, after the peer check.
+    const effect = Effect.suspend(start)
     return Cancellation.around(this, Effect.matchCauseEffect(this.timed(effect), {
       onSuccess: (a) => Effect.succeed(Either.right(a)),
       onFailure: (cause) => Effect.map(this.refusal(stage, cause), Either.left)

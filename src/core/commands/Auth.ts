@@ -68,7 +68,7 @@ const verify = (ctx: ConnectionContext, credentials: Sasl.Credentials) =>
     // Only an SmtpError is a refusal with a reply of its own; any other failure is the guard's 451.
     const verdict = yield* ctx.guard(
       "onAuth",
-      Effect.either(Effect.catchIf(ctx.hooks.onAuth(credentials, session), (e) => !(e instanceof SmtpError), Effect.die))
+      () => Effect.either(Effect.catchIf(ctx.hooks.onAuth(credentials, session), (e) => !(e instanceof SmtpError), Effect.die))
     )
     if (Either.isLeft(verdict)) return yield* refuse(ctx, verdict.left)
     const result = verdict.right

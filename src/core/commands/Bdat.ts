@@ -63,7 +63,7 @@ export const handle = (ctx: ConnectionContext, command: Extract<Command.Command,
       // can interrupt it; its pulls still read the connection one at a time, in order.
       const fiber = yield* Effect.fork(
         Effect.flatMap(
-          Effect.exit(ctx.guard("onData", ctx.hooks.onData(message, session))),
+          Effect.exit(ctx.guard("onData", () => ctx.hooks.onData(message, session))),
           // A hook that interrupted itself has no verdict: the message fails like a hook defect.
           (exit) => Deferred.succeed(settled, Exit.isSuccess(exit) ? exit.value : Either.left(Reply.table.internalError))
         )

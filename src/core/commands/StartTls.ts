@@ -76,8 +76,9 @@ export const handshake = (ctx: ConnectionContext): Effect.Effect<boolean> => {
 export const secureHook = (ctx: ConnectionContext): Effect.Effect<boolean, never, Hooks.HookContext> =>
   Effect.gen(function*() {
     const session = yield* Ref.get(ctx.session)
-    if (session.tls === undefined) return false
-    const verdict = yield* ctx.guard("onSecure", ctx.hooks.onSecure(session.tls, session))
+    const tls = session.tls
+    if (tls === undefined) return false
+    const verdict = yield* ctx.guard("onSecure", () => ctx.hooks.onSecure(tls, session))
     if (Either.isRight(verdict)) return true
     ctx.reply(verdict.left)
     ctx.closed = true

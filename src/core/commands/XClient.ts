@@ -24,7 +24,7 @@ export const handle = (ctx: ConnectionContext, command: Extract<Command.Command,
     const next = yield* Ref.updateAndGet(ctx.session, apply(attributes))
     const login = attributes.get("LOGIN")
     if (typeof login === "string" && login !== "") {
-      const verdict = yield* ctx.guard("onAuth", ctx.hooks.onAuth({ method: "XCLIENT", username: login }, next))
+      const verdict = yield* ctx.guard("onAuth", () => ctx.hooks.onAuth({ method: "XCLIENT", username: login }, next))
       if (Either.isLeft(verdict)) {
         // As smtp-server: a refused LOGIN ends the connection; a temporary failure keeps its own reply.
         const refusal = verdict.left
