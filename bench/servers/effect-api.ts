@@ -1,7 +1,7 @@
 /**
  * effect-smtp through the Effect API: NodeSmtpServer.layer with a data hook that drains the body
  * through Message.pull (`Hooks.drain`) and accepts, or one that reads it at the throttled rate. No TLS is configured, AUTH is not required,
- * and the core does no reverse DNS.
+ * and no reverse DNS lookup is made (the Effect API's default, set here explicitly).
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Stream } from "effect"
@@ -32,7 +32,8 @@ announce.pipe(
     port: env.port,
     host: "127.0.0.1",
     greetingDelay: env.greetingDelay,
-    disabledCommands: ["STARTTLS"]
+    disabledCommands: ["STARTTLS"],
+    disableReverseLookup: true
   })),
   Layer.provide(Hooks.layer({ onData })),
   Layer.launch,
