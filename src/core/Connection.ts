@@ -45,7 +45,7 @@ export const run = (
   onEnd: () => void = () => {}
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
-    const state = Session.make(newId(), transport.info, transport.tls)
+    const state = Session.make(Session.newId(), transport.info, transport.tls)
     const ref = new Session.SessionRef(state)
     const ctx = new ConnectionContext(config, hooks, transport, ref, server)
     onReady(ctx)
@@ -209,31 +209,4 @@ const unrecognized = (ctx: ConnectionContext): undefined => {
   ctx.reply(
     ctx.unrecognized >= ctx.config.maxUnrecognizedCommands ? Reply.table.tooManyUnrecognized : Reply.table.unrecognized
   )
-}
-
-// Session ids: 80 random bits as 16 base-32 characters, as smtp-server's look. The bits are
-// drawn from the system's generator 4 KiB at a time, one call per 409 connections.
-const idBytes = 10
-const idPool = new Uint8Array(4096 - (4096 % idBytes))
-let idPoolAt = idPool.length
-const base32 = "0123456789abcdefghijklmnopqrstuv"
-
-const newId = (): string => {
-  if (idPoolAt === idPool.length) {
-    globalThis.crypto.getRandomValues(idPool)
-    idPoolAt = 0
-  }
-  let id = ""
-  let bits = 0
-  let value = 0
-  for (const end = idPoolAt + idBytes; idPoolAt < end; idPoolAt++) {
-    value = (value << 8) | idPool[idPoolAt]!
-    bits += 8
-    while (bits >= 5) {
-      bits -= 5
-      id += base32[(value >>> bits) & 31]
-    }
-    value &= (1 << bits) - 1
-  }
-  return id
 }

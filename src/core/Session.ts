@@ -69,6 +69,34 @@ export const emptyEnvelope: Envelope = {
 
 const emptyMap: ReadonlyMap<string, string | false> = new Map()
 
+// Session ids: 80 random bits as 16 base-32 characters, as smtp-server's look. The bits are
+// drawn from the system's generator 4 KiB at a time, one call per 409 connections.
+const idBytes = 10
+const idPool = new Uint8Array(4096 - (4096 % idBytes))
+let idPoolAt = idPool.length
+const base32 = "0123456789abcdefghijklmnopqrstuv"
+
+/** A new session id: 80 random bits as 16 base-32 characters (`0-9a-v`), unique per connection. */
+export const newId = (): string => {
+  if (idPoolAt === idPool.length) {
+    globalThis.crypto.getRandomValues(idPool)
+    idPoolAt = 0
+  }
+  let id = ""
+  let bits = 0
+  let value = 0
+  for (const end = idPoolAt + idBytes; idPoolAt < end; idPoolAt++) {
+    value = (value << 8) | idPool[idPoolAt]!
+    bits += 8
+    while (bits >= 5) {
+      bits -= 5
+      id += base32[(value >>> bits) & 31]
+    }
+    value &= (1 << bits) - 1
+  }
+  return id
+}
+
 /** The state of a connection just accepted. */
 export const make = (id: string, info: Transport.PeerInfo, tls: Transport.TlsInfo | undefined): SessionState => ({
   id,

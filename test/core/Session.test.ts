@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { Effect, Ref } from "effect"
 import * as Session from "../../src/core/Session.js"
 
 const info = { remoteAddress: "192.0.2.7", remotePort: 4000, localAddress: "192.0.2.1", localPort: 25 }
@@ -57,4 +58,38 @@ describe("Session", () => {
     const s = { ...Session.greet(fresh, verb, "c"), ...fields }
     assert.strictEqual(Session.transmissionType(s, lmtp), expected)
   })
+})
+
+describe("Session.newId", () => {
+  it("gives distinct 16-character base-32 ids, also across refills of its random pool", () => {
+    // 2,000 ids use the pool of 409 ids five times over.
+    const ids = Array.from({ length: 2_000 }, () => Session.newId())
+    for (const id of ids) assert.match(id, /^[0-9a-v]{16}$/)
+    assert.strictEqual(new Set(ids).size, ids.length)
+    // Every base-32 digit turns up in the first position: the top bits are random too.
+    assert.strictEqual(new Set(ids.map((id) => id[0])).size, 32)
+  })
+})
+
+describe("Session.SessionRef", () => {
+  it.effect("is a Ref: get, update and modify go through current", () =>
+    Effect.gen(function*() {
+      const ref = new Session.SessionRef(fresh)
+      assert.strictEqual(yield* Ref.get(ref), fresh)
+      yield* Ref.update(ref, (s) => Session.greet(s, "EHLO", "Client.Example"))
+      assert.strictEqual(ref.current.heloName, "client.example")
+      const before = yield* Ref.modify(ref, (s) => [s.transactions, Session.endTransaction(s, true)] as const)
+      assert.strictEqual(before, 0)
+      assert.strictEqual(ref.current.transactions, 1)
+      // The Ref is also an Effect that reads the session, as Effect's own Refs are.
+      assert.strictEqual(yield* ref, ref.current)
+    }))
+
+  it.effect("shows a value set directly through current to Ref.get", () =>
+    Effect.gen(function*() {
+      const ref = new Session.SessionRef(fresh)
+      const greeted = Session.greet(fresh, "HELO", "c")
+      ref.current = greeted
+      assert.strictEqual(yield* Ref.get(ref), greeted)
+    }))
 })
