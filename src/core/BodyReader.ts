@@ -7,7 +7,9 @@
 import { Chunk, Effect, Option, Stream } from "effect"
 import { DataDecoder } from "../protocol/DataDecoder.js"
 import type { ConnectionContext } from "./ConnectionContext.js"
+import type * as Hooks from "./Hooks.js"
 import * as Observability from "./Observability.js"
+import type * as Session from "./Session.js"
 import { MessageError } from "./SmtpError.js"
 import * as Transport from "./Transport.js"
 
@@ -146,6 +148,38 @@ export class BodyReader {
       return []
     }
     return this.sizeExceeded ? [] : pieces
+  }
+}
+
+/** What a body reader (DATA or BDAT) offers the message it hands the data hook. */
+export interface Source {
+  readonly stream: Stream.Stream<Uint8Array, MessageError>
+  readonly next: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError>
+  readonly byteLength: number
+  readonly sizeExceeded: boolean
+}
+
+/**
+ * The message the data hook receives, over its reader. A class rather than an object literal
+ * with getters: one per message, and its getters live on the prototype, not in closures.
+ */
+export class Message implements Hooks.Message {
+  readonly pull: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, MessageError>
+
+  constructor(readonly envelope: Session.Envelope, private readonly reader: Source) {
+    this.pull = reader.next
+  }
+
+  get body(): Stream.Stream<Uint8Array, MessageError> {
+    return this.reader.stream
+  }
+
+  get byteLength(): number {
+    return this.reader.byteLength
+  }
+
+  get sizeExceeded(): boolean {
+    return this.reader.sizeExceeded
   }
 }
 

@@ -7,6 +7,7 @@
 import { Deferred, Effect, Either, Exit, Fiber, Ref } from "effect"
 import type * as Command from "../../protocol/Command.js"
 import * as Reply from "../../protocol/Reply.js"
+import { Message } from "../BodyReader.js"
 import { ChunkReader, skip } from "../ChunkReader.js"
 import type { ConnectionContext } from "../ConnectionContext.js"
 import type * as Hooks from "../Hooks.js"
@@ -48,17 +49,7 @@ export const handle = (ctx: ConnectionContext, command: Extract<Command.Command,
     let verdict: Either.Either<Hooks.DataResult, Reply.Reply> | undefined = undefined
     // A first chunk already over the size limit refuses the message before the hook sees any of it.
     if (reader.refused === undefined) {
-      const message: Hooks.Message = {
-        envelope,
-        body: reader.stream,
-        pull: reader.next,
-        get byteLength() {
-          return reader.byteLength
-        },
-        get sizeExceeded() {
-          return reader.sizeExceeded
-        }
-      }
+      const message = new Message(envelope, reader)
       // The hook runs in a child fiber so that RSET, QUIT or a new greeting between two chunks
       // can interrupt it; its pulls still read the connection one at a time, in order.
       const fiber = yield* Effect.fork(

@@ -1,7 +1,7 @@
 /** DATA (RFC 5321 §4.1.1.4) and the reply after the body, one per recipient in LMTP (RFC 2033 §4.2). */
 import { Effect, Either } from "effect"
 import * as Reply from "../../protocol/Reply.js"
-import { BodyReader } from "../BodyReader.js"
+import { BodyReader, Message } from "../BodyReader.js"
 import type { ConnectionContext } from "../ConnectionContext.js"
 import type * as Hooks from "../Hooks.js"
 import * as Observability from "../Observability.js"
@@ -25,19 +25,7 @@ export const handle = (ctx: ConnectionContext): Effect.Effect<void, never, Hooks
 // The body through the data hook, then whatever the hook left unread, then the reply.
 const receive = (ctx: ConnectionContext, session: Session.SessionState): Effect.Effect<void, never, Hooks.HookContext> => {
   const reader = new BodyReader(ctx)
-  const message: Hooks.Message = {
-    envelope: session.envelope,
-    get body() {
-      return reader.stream
-    },
-    pull: reader.next,
-    get byteLength() {
-      return reader.byteLength
-    },
-    get sizeExceeded() {
-      return reader.sizeExceeded
-    }
-  }
+  const message = new Message(session.envelope, reader)
   const recipients = session.envelope.rcptTo.length
   // Whatever the hook decided, the rest of the body is read before the reply.
   const after = (verdict: Either.Either<Hooks.DataResult, Reply.Reply>) =>
