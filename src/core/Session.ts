@@ -159,7 +159,11 @@ export const addRecipient: {
   (self: SessionState, rcpt: Address.Address): SessionState
 } = dual(2, (self: SessionState, rcpt: Address.Address): SessionState => {
   const key = rcpt.address.toLowerCase()
-  const kept = self.envelope.rcptTo.filter((r) => r.address.toLowerCase() !== key)
+  const rcptTo = self.envelope.rcptTo
+  // Repeats are rare: the list is filtered only when there is one to drop.
+  const kept = rcptTo.some((r) => r.address.toLowerCase() === key)
+    ? rcptTo.filter((r) => r.address.toLowerCase() !== key)
+    : rcptTo
   return { ...self, envelope: { ...self.envelope, rcptTo: [...kept, rcpt] } }
 })
 
