@@ -7,8 +7,9 @@
  * instead (`MessageError` "Disconnected"), through the same read that tells the connection.
  *
  * The cost is one listener per connection and two field writes per hook: hooks run inline in
- * the connection's fiber, and the transport's close listener interrupts that fiber. (A watcher
- * fiber per connection, measured, cost more than the rest of the change together.)
+ * the connection's fiber, marked running by `ConnectionContext.hook` (which also starts none
+ * once the peer has gone), and the transport's close listener interrupts that fiber. (A
+ * watcher fiber per connection, measured, cost more than the rest of the change together.)
  */
 import { Effect } from "effect"
 import type { ConnectionContext } from "./ConnectionContext.js"
@@ -26,18 +27,3 @@ export const watch = (ctx: ConnectionContext): Effect.Effect<void> =>
       })
     )
   )
-
-/** Runs one hook (already guarded: it fails only by interruption) marked as running, unless the peer has gone. */
-export const around = <A, R>(ctx: ConnectionContext, hook: Effect.Effect<A, never, R>): Effect.Effect<A, never, R> =>
-  Effect.suspend(() => {
-    if (ctx.peerGone) {
-      // Nothing the hook decides could reach the client: end the connection instead.
-      ctx.closed = true
-      return Effect.interrupt
-    }
-    ctx.inHook = true
-    return Effect.map(hook, (a) => {
-      ctx.inHook = false
-      return a
-    })
-  })

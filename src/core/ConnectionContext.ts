@@ -8,7 +8,6 @@ import * as Ehlo from "../protocol/Ehlo.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"
 import * as AuthPolicy from "./AuthPolicy.js"
-import * as Cancellation from "./Cancellation.js"
 import * as Observability from "./Observability.js"
 import * as StartTls from "./commands/StartTls.js"
 import type * as Hooks from "./Hooks.js"
@@ -54,7 +53,7 @@ export class ConnectionContext {
    * or the client a trusted PROXY header named. XCLIENT/XFORWARD never change it.
    */
   peerAddress: string
-  /** True while a hook runs through `guard` (see Cancellation). */
+  /** True while a hook runs through `hook` or `guard` (see Cancellation). */
   inHook = false
   /** Set once the transport reported the peer gone: no hook starts after that (see Cancellation). */
   peerGone = false
@@ -159,8 +158,8 @@ export class ConnectionContext {
    * returns what is left to do, if anything. A hook whose Effect is already settled (the
    * defaults, `Effect.void`, `Effect.fail(new SmtpError…)`) is decided here in plain code, and
    * the result is what `decide` left: undefined when nothing is left to run. Any other hook runs
-   * under the same rules as `guard`, and the result is the Effect that runs it and then what
-   * `decide` left. Once the peer has gone the hook is not called at all (see Cancellation).
+   * within `hookTimeout`, its failures turned into replies as `guard` documents, and the result
+   * is the Effect that runs it and then what `decide` left. Once the peer has gone the hook is not called at all (see Cancellation).
    */
   hook<A>(
     stage: string,
@@ -195,22 +194,27 @@ export class ConnectionContext {
   }
 
   /**
-   * Runs a hook at the single boundary where its failures become replies: `SmtpError` is the
-   * refusal it chose; any other failure, defect or overrun becomes 451 4.3.0 for this command
-   * only, logged with its cause. Interruption passes through. Once the peer has gone no hook
-   * starts: the connection is interrupted instead (see Cancellation).
+   * Runs a hook and gives its verdict as a value, for commands written as one Effect. The
+   * failures become replies as everywhere (through `hook`): `SmtpError` is the refusal it
+   * chose; any other failure, defect or overrun becomes 451 4.3.0 for this command only,
+   * logged with its cause. Interruption passes through. Once the peer has gone no hook starts:
+   * the connection is interrupted instead (see Cancellation).
    */
   guard<A>(
     stage: string,
     start: () => Effect.Effect<A, SmtpError | MessageError, Hooks.HookContext>
   ): Effect.Effect<Either.Either<A, Reply.Reply>, never, Hooks.HookContext> {
-    // The hook function itself is called only once the guard runs, after the peer check.
-    const effect = Effect.suspend(start)
-    return Cancellation.around(this, Effect.matchCauseEffect(this.timed(effect), {
-      onSuccess: (a) => Effect.succeed(Either.right(a)),
-      onFailure: (cause) => Effect.map(this.refusal(stage, cause), Either.left)
-    }))
+    // The same rules as `hook`, checked when the guard runs; the verdict becomes its value.
+    return Effect.suspend(() => {
+      let verdict: Either.Either<A, Reply.Reply> = Either.left(Reply.table.internalError)
+      const running = this.hook(stage, start, (v) => {
+        verdict = v
+        return undefined
+      })
+      return Effect.map(running ?? Effect.void, () => verdict)
+    })
   }
+
 
   private timed<A>(
     effect: Effect.Effect<A, SmtpError | MessageError, Hooks.HookContext>
