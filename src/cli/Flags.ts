@@ -6,7 +6,10 @@
  */
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Config, Effect, LogLevel, Option } from "effect"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as os from "node:os"
 import { describePlatformError, StartupError } from "./StartupError.js"
 import * as Users from "./Users.js"

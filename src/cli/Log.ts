@@ -4,7 +4,11 @@
  * object per line with every annotation (session, remote, and for a message from, to, size,
  * file), for log shippers.
  */
-import { Cause, Effect, Inspectable, type Layer, Logger } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Inspectable from "effect/Inspectable"
+import type * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import type * as Session from "../core/Session.js"
 import type * as Maildir from "./Maildir.js"
 

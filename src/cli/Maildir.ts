@@ -11,7 +11,12 @@
  * protocol, session id and time). One file holds the message for all its recipients.
  */
 import { type Error as PlatformError, FileSystem, Path } from "@effect/platform"
-import { Clock, Context, Data, Effect, Layer, Stream } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import type * as Hooks from "../core/Hooks.js"
 import * as Session from "../core/Session.js"
 import type { MessageError } from "../core/SmtpError.js"

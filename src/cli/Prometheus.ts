@@ -4,7 +4,12 @@
  * with its HELP and TYPE lines, counters, gauges, histograms (cumulative `le` buckets, `_sum`,
  * `_count`), summaries (quantiles) and frequencies (one series per value).
  */
-import { Effect, Metric, type MetricLabel, type MetricPair, MetricState, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import type * as MetricLabel from "effect/MetricLabel"
+import type * as MetricPair from "effect/MetricPair"
+import * as MetricState from "effect/MetricState"
+import * as Option from "effect/Option"
 
 /** The content type Prometheus expects for this format. */
 export const contentType = "text/plain; version=0.0.4; charset=utf-8"

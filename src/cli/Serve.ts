@@ -8,7 +8,9 @@
  */
 import { Command } from "@effect/cli"
 import type { FileSystem, Path } from "@effect/platform"
-import { Effect, Exit, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as os from "node:os"
 import * as Hooks from "../core/Hooks.js"
 import { SmtpError } from "../core/SmtpError.js"

@@ -1,6 +1,6 @@
 /** Why the server did not start. `main` prints `message` as one line and exits with `exitCode`. */
 import type { Error as PlatformError } from "@effect/platform"
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /**
  * A bad value (exit code 2: the command line or the environment must change) or a failure to

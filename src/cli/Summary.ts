@@ -3,7 +3,11 @@
  * rejections from the core's metrics (counted from when this service started), messages and
  * bytes from the deliveries the storage hook reports.
  */
-import { Effect, Metric, type MetricPair, MetricState, Ref } from "effect"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import type * as MetricPair from "effect/MetricPair"
+import * as MetricState from "effect/MetricState"
+import * as Ref from "effect/Ref"
 import * as Observability from "../core/Observability.js"
 
 /** Counts since the server started. */

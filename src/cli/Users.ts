@@ -3,7 +3,8 @@
  * and passwords are compared in constant time, and every user is compared on every attempt,
  * so neither the answer's timing nor its text tells whether a name exists.
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as crypto from "node:crypto"
 import * as Hooks from "../core/Hooks.js"
 import { SmtpError } from "../core/SmtpError.js"

@@ -6,7 +6,8 @@
  * that throws or returns a rejected promise answers with that error; a second answer is
  * ignored and logged. Nothing a callback does can take the session or the process down.
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { Readable } from "node:stream"
 import * as Hooks from "../core/Hooks.js"
 import * as Session from "../core/Session.js"

@@ -5,7 +5,9 @@
  * has room for one, and hands it on: the socket is read only as fast as the application reads,
  * give or take the one chunk the stream may hold.
  */
-import { Cause, Effect, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { Readable } from "node:stream"
 import type * as Hooks from "../core/Hooks.js"
 import type { MessageError, SmtpError } from "../core/SmtpError.js"

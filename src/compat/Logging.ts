@@ -3,7 +3,11 @@
  * default, as in smtp-server) nowhere, and a bunyan-style object gets `level(fields, message)`
  * calls. The core's Effect logs go to the same place through a replaced default Logger.
  */
-import { Cause, HashMap, Layer, Logger, LogLevel } from "effect"
+import * as Cause from "effect/Cause"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import type { ExternalLogger } from "./Types.js"
 
 /** Levels the facade logs at. */

@@ -4,7 +4,12 @@
  * Layers; `listen` runs the core server in a scope the instance owns and `close` closes it,
  * which stops accepting, lets sessions finish for `closeTimeout`, then ends them with 421.
  */
-import { Cause, Effect, Exit, Layer, Option, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import { EventEmitter } from "node:events"
 import type * as net from "node:net"
 import type * as Hooks from "../core/Hooks.js"

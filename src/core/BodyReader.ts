@@ -4,7 +4,10 @@
  * leaves unread is drained afterwards, and the bytes after the end of data go back to the
  * command framer.
  */
-import { Chunk, Effect, Option, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { DataDecoder } from "../protocol/DataDecoder.js"
 import type { ConnectionContext } from "./ConnectionContext.js"
 import type * as Hooks from "./Hooks.js"

@@ -11,7 +11,7 @@
  * once the peer has gone), and the transport's close listener interrupts that fiber. (A
  * watcher fiber per connection, measured, cost more than the rest of the change together.)
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { ConnectionContext } from "./ConnectionContext.js"
 
 /** Watches the peer of `ctx` for the current (the connection's) fiber. */

@@ -7,7 +7,10 @@
  * chunk go back to the command framer.
  */
 import { Buffer } from "node:buffer"
-import { Chunk, Effect, Option, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { ChunkDecoder } from "../protocol/ChunkDecoder.js"
 import { stepOf } from "./BodyReader.js"
 import * as Command from "../protocol/Command.js"

@@ -3,7 +3,13 @@
  * QUIT, a 421, the peer leaving, or the server shutting down. The logic of each command lives
  * in `commands/`; this loop only frames, dispatches and writes.
  */
-import { Cause, Context, Effect, Either, Exit, FiberRef, HashMap } from "effect"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as HashMap from "effect/HashMap"
 import * as Command from "../protocol/Command.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"

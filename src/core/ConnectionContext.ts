@@ -3,7 +3,11 @@
  * `Ref`, the input framer and the reply queue. Handlers read input and queue replies through
  * it; only the connection loop and the handlers change the session.
  */
-import { Cause, Effect, Either, Exit, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Ehlo from "../protocol/Ehlo.js"
 import * as LineFramer from "../protocol/LineFramer.js"
 import * as Reply from "../protocol/Reply.js"

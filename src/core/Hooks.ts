@@ -6,7 +6,10 @@
  * client goes away, when `hookTimeout` passes, or at shutdown past `closeTimeout`; see
  * core/Cancellation.
  */
-import { Context, Effect, Layer, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import type * as Address from "../protocol/Address.js"
 import * as Reply from "../protocol/Reply.js"
 import { type MessageError, SmtpError } from "./SmtpError.js"

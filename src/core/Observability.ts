@@ -9,7 +9,11 @@
  * `Layer.setTracer` or an OpenTelemetry layer): with nobody to export them, a span per command
  * costs a measurable share of a pipelined command's time for nothing (see bench/commands.ts).
  */
-import { Effect, Metric, MetricBoundaries, MetricLabel, type Tracer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
+import type * as Tracer from "effect/Tracer"
 import type * as Reply from "../protocol/Reply.js"
 import type { ConnectionContext } from "./ConnectionContext.js"
 

@@ -3,7 +3,9 @@
  * a trusted proxy (in plaintext, so before implicit TLS), then the client's host name by
  * reverse DNS; then the connection loop runs onConnect and greets.
  */
-import { Effect, Option, Ref } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import * as Ip from "../protocol/Ip.js"
 import * as Proxy from "../protocol/Proxy.js"
 import type { ConnectionContext } from "./ConnectionContext.js"

@@ -4,7 +4,12 @@
  * lookup is bounded on the Effect `Clock`, so a resolver that hangs costs at most the bound
  * (and `TestClock` moves it).
  */
-import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Hostname from "../protocol/Hostname.js"
 
 /** A lookup that gave no answer (no PTR record, a DNS failure, a resolver that threw). */

@@ -3,7 +3,9 @@
  * `maxClients`, and shuts down as a scope — stop accepting, end idle sessions, let the others
  * finish up to `closeTimeout`, then interrupt them with 421.
  */
-import { Effect, Fiber, FiberSet } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
 import * as Reply from "../protocol/Reply.js"
 import * as Connection from "./Connection.js"
 import type { ConnectionContext, ServerState } from "./ConnectionContext.js"

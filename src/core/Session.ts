@@ -3,7 +3,11 @@
  * through the pure transitions below. Hooks get a snapshot, and can read the current state
  * through the `Session` service.
  */
-import { Context, Effect, Effectable, Readable, Ref } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Effectable from "effect/Effectable"
+import * as Readable from "effect/Readable"
+import * as Ref from "effect/Ref"
 import { dual } from "effect/Function"
 import type * as Address from "../protocol/Address.js"
 import * as Xtext from "../protocol/Xtext.js"

@@ -2,7 +2,7 @@
  * Typed failures. `SmtpError` is a refusal the client sees as its reply; `MessageError` is why
  * a message body stream stopped early. Neither ever carries a stack trace to the client.
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import * as Reply from "../protocol/Reply.js"
 
 /** A refusal the client sees as `reply`; the session goes on unless the code is 421. */

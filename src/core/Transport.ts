@@ -3,7 +3,7 @@
  * (`node/`) implements this over `net`/`tls`, and `effect-smtp/testing` over memory, so every
  * reply path runs the same under unit tests with the TestClock.
  */
-import type { Effect } from "effect"
+import type * as Effect from "effect/Effect"
 
 /** Addresses of both ends of a connection, as the listener saw them. */
 export interface PeerInfo {

@@ -1,5 +1,6 @@
 /** The `Resolver` over Node's DNS (`dns.promises.reverse`, the system's name servers). */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as dns from "node:dns"
 import * as Resolver from "../core/Resolver.js"
 

@@ -4,7 +4,12 @@
  * Connections are accepted as plain sockets and upgraded in place, for STARTTLS and implicit
  * TLS alike (see NodeTls).
  */
-import { Context, Data, Effect, Layer, Option, type Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import * as os from "node:os"
 import type * as Hooks from "../core/Hooks.js"

@@ -3,7 +3,8 @@
  * on `update`), SNI lookup, and the server end of a handshake over an accepted plain socket —
  * the same path for STARTTLS and implicit TLS, so a PROXY header can precede either.
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import * as crypto from "node:crypto"
 import type * as net from "node:net"
 import * as tls from "node:tls"

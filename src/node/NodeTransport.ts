@@ -6,7 +6,7 @@
  * implicit TLS) by wrapping its socket in a TLS session.
  */
 import { Buffer } from "node:buffer"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type * as net from "node:net"
 import type * as Transport from "../core/Transport.js"
 import type * as NodeTls from "./NodeTls.js"

@@ -2,7 +2,10 @@
  * An in-memory `Transport` and `Listener`: a connection with no socket behind it, driven by a
  * test. Idle limits run on Effect's `Clock`, so `TestClock.adjust` moves them.
  */
-import { Deferred, Effect, Option, Queue } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import type * as Transport from "../core/Transport.js"
 
 /** The test's end of an in-memory connection. */

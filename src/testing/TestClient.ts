@@ -2,7 +2,8 @@
  * A small scripted SMTP client over the in-memory transport, for testing hooks without
  * sockets: start a server in the test's scope, connect, and assert each reply exactly.
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type * as Hooks from "../core/Hooks.js"
 import * as Server from "../core/Server.js"
 import type { ServerConfig } from "../core/ServerConfig.js"

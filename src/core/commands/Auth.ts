@@ -1,5 +1,8 @@
 /** AUTH (RFC 4954): the SASL exchange over continuation lines, the auth hook, and the reply. */
-import { Clock, Effect, Either, Ref } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Ref from "effect/Ref"
 import type * as Command from "../../protocol/Command.js"
 import * as LineFramer from "../../protocol/LineFramer.js"
 import * as Reply from "../../protocol/Reply.js"

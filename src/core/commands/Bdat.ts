@@ -4,7 +4,12 @@
  * hook call receives the whole message however many BDAT commands carry it, and the last chunk
  * is answered with the hook's verdict (one reply per recipient in LMTP).
  */
-import { Deferred, Effect, Either, Exit, Fiber, Ref } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Ref from "effect/Ref"
 import type * as Command from "../../protocol/Command.js"
 import * as Reply from "../../protocol/Reply.js"
 import { Message } from "../BodyReader.js"

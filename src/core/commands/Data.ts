@@ -1,5 +1,6 @@
 /** DATA (RFC 5321 §4.1.1.4) and the reply after the body, one per recipient in LMTP (RFC 2033 §4.2). */
-import { Effect, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Reply from "../../protocol/Reply.js"
 import { BodyReader, Message } from "../BodyReader.js"
 import type { ConnectionContext } from "../ConnectionContext.js"

@@ -1,5 +1,6 @@
 /** MAIL FROM (RFC 5321 §4.1.1.2) with SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531), REQUIRETLS (RFC 8689). */
-import { Either, type Effect } from "effect"
+import * as Either from "effect/Either"
+import type * as Effect from "effect/Effect"
 import type * as Command from "../../protocol/Command.js"
 import * as Reply from "../../protocol/Reply.js"
 import type { ConnectionContext } from "../ConnectionContext.js"

@@ -1,5 +1,6 @@
 /** RCPT TO (RFC 5321 §4.1.1.3). */
-import { Either, type Effect } from "effect"
+import * as Either from "effect/Either"
+import type * as Effect from "effect/Effect"
 import type * as Command from "../../protocol/Command.js"
 import * as Reply from "../../protocol/Reply.js"
 import type { ConnectionContext } from "../ConnectionContext.js"

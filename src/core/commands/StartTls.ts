@@ -3,7 +3,9 @@
  * defence against commands pipelined in plaintext, the session reset the RFC requires, and the
  * secure hook that runs after every handshake.
  */
-import { Effect, Either, Ref } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Ref from "effect/Ref"
 import type * as Command from "../../protocol/Command.js"
 import * as Reply from "../../protocol/Reply.js"
 import type { ConnectionContext } from "../ConnectionContext.js"

@@ -2,7 +2,9 @@
  * XCLIENT (Postfix XCLIENT_README): a trusted proxy hands over the identity of the client it
  * serves. The session starts over as that client's: a new 220 greeting, a new EHLO expected.
  */
-import { Effect, Either, Ref } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Ref from "effect/Ref"
 import type * as Command from "../../protocol/Command.js"
 import * as Hostname from "../../protocol/Hostname.js"
 import * as Reply from "../../protocol/Reply.js"

@@ -3,7 +3,8 @@
  * message it is about to send, for logging and Received headers. Unlike XCLIENT the session
  * goes on: same greeting, same login.
  */
-import { Effect, Ref } from "effect"
+import * as Effect from "effect/Effect"
+import * as Ref from "effect/Ref"
 import type * as Command from "../../protocol/Command.js"
 import * as Hostname from "../../protocol/Hostname.js"
 import * as Reply from "../../protocol/Reply.js"
