@@ -1,5 +1,5 @@
 import { assert, beforeAll, describe, it } from "@effect/vitest"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -53,5 +53,31 @@ describe("the built package", () => {
       assert.isTrue(fs.existsSync(path.join(root, target.types!)), `${entry} types`)
       assert.isTrue(fs.existsSync(path.join(root, target.default!)), `${entry} code`)
     }
+  })
+  // Loading all of effect (its index) or Schema costs every user, the facade's included, 10–25 MB
+  // of heap and up to half a second of start-up; the library imports effect's modules one by one.
+  it("loads only the effect modules it uses: neither effect's index nor Schema", () => {
+    fs.writeFileSync(
+      path.join(project, "log-loads.mjs"),
+      "export const load = (url, context, next) => {\n" +
+        "  if (url.includes('/node_modules/effect/')) process.stderr.write('loaded ' + url + '\\n')\n" +
+        "  return next(url, context)\n}\n"
+    )
+    fs.writeFileSync(
+      path.join(project, "register.mjs"),
+      "import { register } from 'node:module'\nregister('./log-loads.mjs', import.meta.url)\n"
+    )
+    const result = spawnSync(process.execPath, [
+      "--import",
+      "./register.mjs",
+      "--input-type=module",
+      "-e",
+      "await import('effect-smtp'); await import('effect-smtp/compat')"
+    ], { cwd: project, encoding: "utf8" })
+    assert.strictEqual(result.status, 0, result.stderr)
+    const loaded = result.stderr.split("\n").filter((line) => line.startsWith("loaded "))
+    // The hook sees every module: an empty list would mean it saw none, not that none loaded.
+    assert.isAbove(loaded.length, 50)
+    assert.deepStrictEqual(loaded.filter((line) => /\/dist\/esm\/(index|Schema|ParseResult)\.js$/.test(line)), [])
   })
 })
