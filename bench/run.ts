@@ -10,7 +10,8 @@
  *
  *   npm run bench                       the whole benchmark (about 10 minutes on 2 cores)
  *   npm run bench -- --quick            one repeat, smaller counts
- *   npm run bench -- --only small-100   some scenarios (comma-separated keys; "bdat" for bench/bdat.ts)
+ *   npm run bench -- --only small-100   some scenarios (comma-separated keys; "bdat" for bench/bdat.ts,
+ *                                       "footprint" for bench/footprint.ts: what loading each face costs)
  *   npm run bench -- --tsx              no compile step: every process runs `node --import tsx`
  *   npm run bench -- --cpu-prof         run the servers under `node --cpu-prof` (compiled: readable names
  *                                       and lines), one folder per run in bench/results/profiles/;
@@ -46,6 +47,7 @@ const packageRoot = path.dirname(benchDir)
 const runnable = (options: Options, source: string): string =>
   options.tsx ? source : path.join(buildDir, path.relative(packageRoot, source).replace(/\.ts$/, ".js"))
 const bdatScript = path.join(benchDir, "bdat.ts")
+const footprintScript = path.join(benchDir, "footprint.ts")
 /** The incumbent every ratio is taken against. */
 const baselineFile = "smtp-server.ts"
 const bdatCapMs = 5 * 60_000
@@ -229,12 +231,21 @@ const runBdat = async (quick: boolean): Promise<number | null> => {
   return code
 }
 
+// Start-up cost of each face: fresh processes that only import it (see bench/footprint.ts).
+const runFootprint = async (): Promise<number | null> => {
+  console.log("\n== footprint: loading each face (bench/footprint.ts) ==")
+  const child = new Child(footprintScript, [], {}, { inheritStdout: true })
+  const code = await child.exited()
+  if (code !== 0) console.log(`bench/footprint.ts exited with ${code}\n${child.errorOutput}`)
+  return code
+}
+
 const main = async (): Promise<void> => {
   const options = parseArgs(process.argv.slice(2))
   const started = process.hrtime.bigint()
   const servers = discoverServers(options.floor)
   if (servers[0]?.file !== baselineFile) throw new Error(`bench/servers/${baselineFile} is missing`)
-  const known = new Set([...Scenarios.all.map((s) => s.key), "bdat"])
+  const known = new Set([...Scenarios.all.map((s) => s.key), "bdat", "footprint"])
   for (const key of options.only ?? []) if (!known.has(key)) throw new Error(`unknown scenario ${key}; known: ${[...known].join(", ")}`)
   const scenarios = Scenarios.all.filter((s) => options.only === undefined || options.only.has(s.key))
   const repeats = options.quick ? 1 : 3
@@ -279,6 +290,9 @@ const main = async (): Promise<void> => {
   let bdat: { readonly exitCode: number | null } | undefined
   const wantsBdat = options.only === undefined || options.only.has("bdat")
   if (wantsBdat && fs.existsSync(bdatScript)) bdat = { exitCode: await runBdat(options.quick) }
+  // Measures the compiled build, which --tsx does not make.
+  const wantsFootprint = (options.only === undefined || options.only.has("footprint")) && !options.tsx
+  const footprint = wantsFootprint ? { exitCode: await runFootprint() } : undefined
 
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   if (results.length > 0) console.log(`\n== summary ==\n${summaryLines(results, false).join("\n")}`)
@@ -291,7 +305,8 @@ const main = async (): Promise<void> => {
     seconds,
     servers: servers.map((s) => s.name),
     scenarios: results,
-    ...(bdat === undefined ? {} : { bdat })
+    ...(bdat === undefined ? {} : { bdat }),
+    ...(footprint === undefined ? {} : { footprint })
   }
   fs.mkdirSync(resultsDir, { recursive: true })
   fs.writeFileSync(path.join(resultsDir, "latest.json"), JSON.stringify(report, null, 2) + "\n")
