@@ -11,7 +11,7 @@
  *
  *   npx tsx bench/core.ts [messages per run, default 20000] [--data=hooks|stream] [--connections=N]
  */
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import * as Connection from "../src/core/Connection.js"
 import * as Hooks from "../src/core/Hooks.js"
 import * as ServerConfig from "../src/core/ServerConfig.js"
@@ -57,8 +57,9 @@ const transport = (chunks: Array<Uint8Array>, mode: "sync" | "async"): Transport
 }
 
 const config = ServerConfig.decodeSync({ greetingDelay: 0, disabledCommands: ["STARTTLS"] })
+// The default data hook is Hooks.drain itself: --data=stream names the Stream drain explicitly.
 const hooks = Effect.runSync(
-  Effect.provide(Hooks.resolve, streamData ? Hooks.Default : Hooks.layer({ onData: Hooks.drain }))
+  Effect.provide(Hooks.resolve, Hooks.layer({ onData: streamData ? (message) => Stream.runDrain(message.body) : Hooks.drain }))
 )
 
 const cpuMicros = () => {
