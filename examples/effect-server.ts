@@ -4,7 +4,7 @@
  * alice@example.test on 127.0.0.1:2526.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Hooks, NodeSmtpServer, SmtpError } from "effect-smtp"
@@ -14,14 +14,14 @@ const allowList = (known: ReadonlyArray<string>) =>
   Layer.succeed(Hooks.OnRcptTo, (rcpt) =>
     known.includes(rcpt.address.toLowerCase()) ? Effect.void : SmtpError.noSuchUser(rcpt.address))
 
-// Streams each body into `<folder>/<session>-<n>.eml`; the file is complete before the 250 goes out.
+// Writes each body into `<folder>/<session>-<n>.eml`; the file is complete before the 250 goes out.
 const writeToFolder = (folder: string) =>
   Layer.succeed(Hooks.OnData, (message, session) =>
     Effect.gen(function*() {
       yield* Effect.promise(() => fs.promises.mkdir(folder, { recursive: true }))
       const file = path.join(folder, `${session.id}-${session.transactions + 1}.eml`)
       const out = fs.createWriteStream(file)
-      yield* Stream.runForEach(message.body, (chunk) =>
+      yield* Hooks.runForEach(message, (chunk) =>
         Effect.async<void>((resume) => {
           if (out.write(chunk)) resume(Effect.void)
           else out.once("drain", () => resume(Effect.void))

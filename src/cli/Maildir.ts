@@ -16,8 +16,7 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
-import type * as Hooks from "../core/Hooks.js"
+import * as Hooks from "../core/Hooks.js"
 import * as Session from "../core/Session.js"
 import type { MessageError } from "../core/SmtpError.js"
 import { describePlatformError } from "./StartupError.js"
@@ -93,7 +92,7 @@ export const make = (
             const file = yield* Effect.mapError(fs.open(tmp, { flag: "wx", mode: 0o600 }), failed("cannot create"))
             yield* Effect.mapError(file.writeAll(encoder.encode(headers)), failed("cannot write"))
             // One chunk at a time: the next is read off the socket only once this one is written.
-            yield* Stream.runForEach(message.body, (chunk) => Effect.mapError(file.writeAll(chunk), failed("cannot write")))
+            yield* Hooks.runForEach(message, (chunk) => Effect.mapError(file.writeAll(chunk), failed("cannot write")))
             yield* Effect.mapError(file.sync, failed("cannot sync"))
           })
         ).pipe(

@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Stream } from "effect"
+import { Chunk, Deferred, Effect, Fiber, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -26,13 +26,15 @@ const envelope: Session.Envelope = {
 
 const options: Maildir.Options = { serverName: "mx.test", lmtp: false, hostname: "host/with:odd" }
 
-const message = (body: Stream.Stream<Uint8Array, MessageError>, byteLength: number): Hooks.Message => ({
-  envelope,
-  body,
-  pull: Effect.dieMessage("the Maildir reads the body stream"),
-  byteLength,
-  sizeExceeded: false
-})
+// A message over `body`, with `pull` reading the same stream as the server's does (never empty pieces).
+const message = (body: Stream.Stream<Uint8Array, MessageError>, byteLength: number) =>
+  Effect.map(Stream.toPull(body), (next): Hooks.Message => {
+    const pull: Hooks.Message["pull"] = Effect.matchEffect(next, {
+      onFailure: Option.match({ onNone: () => Effect.succeed(undefined), onSome: Effect.fail }),
+      onSuccess: (chunk) => (Chunk.isEmpty(chunk) ? pull : Effect.succeed(Chunk.toReadonlyArray(chunk)))
+    })
+    return { envelope, body, pull, byteLength, sizeExceeded: false }
+  })
 
 // A fresh directory for one test, removed with its scope.
 const tempDir = Effect.acquireRelease(
@@ -95,7 +97,7 @@ describe("Maildir", () => {
       const maildir = yield* Maildir.make(root, options)
       const body = ["Subject: hi\r\n\r\n", "line one\r\n", "\u00e9t\u00e9\r\n"].map((s) => encoder.encode(s))
       const size = body.reduce((n, b) => n + b.length, 0)
-      const delivered = yield* maildir.deliver(message(Stream.fromIterable(body), size), session)
+      const delivered = yield* maildir.deliver(yield* message(Stream.fromIterable(body), size), session)
       assert.deepStrictEqual(list(root), ["cur", "new", "tmp"])
       assert.deepStrictEqual(list(path.join(root, "tmp")), [])
       assert.deepStrictEqual(list(path.join(root, "new")), [path.basename(delivered.path)])
@@ -119,7 +121,7 @@ describe("Maildir", () => {
         Stream.make(encoder.encode("first\r\n")),
         Stream.fromEffect(Effect.zipRight(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), encoder.encode("second\r\n"))))
       )
-      const fiber = yield* Effect.fork(maildir.deliver(message(body, 15), session))
+      const fiber = yield* Effect.fork(maildir.deliver(yield* message(body, 15), session))
       yield* Deferred.await(started)
       assert.strictEqual(list(path.join(dir, "tmp")).length, 1)
       assert.deepStrictEqual(list(path.join(dir, "new")), [])
@@ -134,7 +136,7 @@ describe("Maildir", () => {
       const dir = yield* tempDir
       const maildir = yield* Maildir.make(dir, options)
       const body = Stream.concat(Stream.make(encoder.encode("partial\r\n")), Stream.fail(new MessageError({ reason: "Disconnected" })))
-      const error = yield* Effect.flip(maildir.deliver(message(body, 9), session))
+      const error = yield* Effect.flip(maildir.deliver(yield* message(body, 9), session))
       assert.deepStrictEqual(error, new MessageError({ reason: "Disconnected" }))
       assert.deepStrictEqual(list(path.join(dir, "tmp")), [])
       assert.deepStrictEqual(list(path.join(dir, "new")), [])
@@ -149,7 +151,7 @@ describe("Maildir", () => {
         Stream.make(encoder.encode("partial\r\n")),
         Stream.fromEffect(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
       )
-      const fiber = yield* Effect.fork(maildir.deliver(message(body, 9), session))
+      const fiber = yield* Effect.fork(maildir.deliver(yield* message(body, 9), session))
       yield* Deferred.await(started)
       assert.strictEqual(list(path.join(dir, "tmp")).length, 1)
       yield* Fiber.interrupt(fiber)
