@@ -10,6 +10,7 @@
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as url from "node:url"
 
 const packageRoot = path.resolve(import.meta.dirname, "..")
 const build = path.join(packageRoot, "bench", "results", "build", "src")
@@ -39,7 +40,7 @@ const probe = (specifier: string): string =>
   `console.log(JSON.stringify({ importMs, heapMiB: m.heapUsed / 1048576, rssMiB: m.rss / 1048576 }))`
 
 const measure = (face: Face): Sample => {
-  const specifier = face.specifier.startsWith("/") ? `file://${face.specifier}` : face.specifier
+  const specifier = path.isAbsolute(face.specifier) ? url.pathToFileURL(face.specifier).href : face.specifier
   const result = spawnSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", probe(specifier)], {
     cwd: packageRoot,
     encoding: "utf8",

@@ -50,7 +50,7 @@ const bdatScript = path.join(benchDir, "bdat.ts")
 const footprintScript = path.join(benchDir, "footprint.ts")
 /** The incumbent every ratio is taken against. */
 const baselineFile = "smtp-server.ts"
-const bdatCapMs = 5 * 60_000
+const scriptCapMs = 5 * 60_000
 const require = createRequire(import.meta.url)
 
 interface Options {
@@ -218,25 +218,18 @@ const machine = () => {
   }
 }
 
-const runBdat = async (quick: boolean): Promise<number | null> => {
-  console.log("\n== BDAT vs DATA (bench/bdat.ts) ==")
-  const child = new Child(bdatScript, quick ? ["--quick"] : [], {}, { inheritStdout: true })
+// A bench script that prints its own report (bench/bdat.ts, bench/footprint.ts), stopped past `scriptCapMs`.
+const runScript = async (heading: string, script: string, args: ReadonlyArray<string>): Promise<number | null> => {
+  const name = path.relative(packageRoot, script)
+  console.log(`\n== ${heading} (${name}) ==`)
+  const child = new Child(script, [...args], {}, { inheritStdout: true })
   const timer = setTimeout(() => {
-    console.log(`bench/bdat.ts still running after ${bdatCapMs / 1000} s: stopping it`)
+    console.log(`${name} still running after ${scriptCapMs / 1000} s: stopping it`)
     void child.stop()
-  }, bdatCapMs)
+  }, scriptCapMs)
   const code = await child.exited()
   clearTimeout(timer)
-  if (code !== 0) console.log(`bench/bdat.ts exited with ${code}\n${child.errorOutput}`)
-  return code
-}
-
-// Start-up cost of each face: fresh processes that only import it (see bench/footprint.ts).
-const runFootprint = async (): Promise<number | null> => {
-  console.log("\n== footprint: loading each face (bench/footprint.ts) ==")
-  const child = new Child(footprintScript, [], {}, { inheritStdout: true })
-  const code = await child.exited()
-  if (code !== 0) console.log(`bench/footprint.ts exited with ${code}\n${child.errorOutput}`)
+  if (code !== 0) console.log(`${name} exited with ${code}\n${child.errorOutput}`)
   return code
 }
 
@@ -289,10 +282,10 @@ const main = async (): Promise<void> => {
 
   let bdat: { readonly exitCode: number | null } | undefined
   const wantsBdat = options.only === undefined || options.only.has("bdat")
-  if (wantsBdat && fs.existsSync(bdatScript)) bdat = { exitCode: await runBdat(options.quick) }
+  if (wantsBdat && fs.existsSync(bdatScript)) bdat = { exitCode: await runScript("BDAT vs DATA", bdatScript, options.quick ? ["--quick"] : []) }
   // Measures the compiled build, which --tsx does not make.
   const wantsFootprint = (options.only === undefined || options.only.has("footprint")) && !options.tsx
-  const footprint = wantsFootprint ? { exitCode: await runFootprint() } : undefined
+  const footprint = wantsFootprint ? { exitCode: await runScript("footprint: loading each face", footprintScript, []) } : undefined
 
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   if (results.length > 0) console.log(`\n== summary ==\n${summaryLines(results, false).join("\n")}`)

@@ -117,7 +117,7 @@ export interface Config {
   readonly hideSTARTTLS: boolean
 }
 
-/** Options as a user writes them: every field optional (undefined is the default), names in any case. */
+/** Options as a user writes them: every field optional (undefined is the default); mechanism and command names in any case. */
 export type Input = {
   readonly [K in keyof Config]?: (K extends "authMethods" ? ReadonlyArray<string> : Config[K]) | undefined
 }
